@@ -1,0 +1,1 @@
+"""Generated gRPC contracts (package dungeonmaster.v1)."""
