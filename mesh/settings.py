@@ -1,0 +1,314 @@
+"""Typed settings for every service: one place for each address, port, path and limit.
+
+Values come from (highest first) constructor arguments, ``DM_*`` environment variables, an optional YAML or
+TOML file named by ``DM_CONFIG``, then the documented defaults below. Field names are flat so each environment
+variable is simply ``DM_`` + the upper-cased field name (``DM_MEMORY_PORT``, ``DM_VLLM_URLS``...). ``SECTIONS``
+groups the fields for the generated settings reference.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+#: Short service names, in port order (gateway 50050, memory 50051, ...; metrics 9100, 9101, ...).
+SERVICES: tuple[str, ...] = ("gateway", "memory", "narrative", "encounter", "npc", "item", "visual")
+
+CONFIG_ENV = "DM_CONFIG"
+
+
+class Settings(BaseSettings):
+    """All runtime configuration of the mesh (environment prefix ``DM_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="DM_", extra="forbid", validate_default=True)
+
+    # --- network ---------------------------------------------------------------------------------------------
+    config: str = Field(
+        "",
+        description="Path of an optional YAML (.yaml/.yml) or TOML (.toml) file with values for these fields "
+        "(flat keys, same names as the fields); environment variables override it. Set as DM_CONFIG.",
+    )
+    host: str = Field("127.0.0.1", description="Interface every gRPC and metrics server binds to.")
+    gateway_port: int = Field(50050, description="gRPC port of the gateway.", ge=0, le=65535)
+    memory_port: int = Field(50051, description="gRPC port of the memory service.", ge=0, le=65535)
+    narrative_port: int = Field(50052, description="gRPC port of the narrative service.", ge=0, le=65535)
+    encounter_port: int = Field(50053, description="gRPC port of the encounter service.", ge=0, le=65535)
+    npc_port: int = Field(50054, description="gRPC port of the NPC service.", ge=0, le=65535)
+    item_port: int = Field(50055, description="gRPC port of the item service.", ge=0, le=65535)
+    visual_port: int = Field(50056, description="gRPC port of the visual (image) service.", ge=0, le=65535)
+    gateway_metrics_port: int = Field(
+        9100, description="Prometheus port of the gateway; 0 disables.", ge=0, le=65535
+    )
+    memory_metrics_port: int = Field(
+        9101, description="Prometheus port of memory; 0 disables.", ge=0, le=65535
+    )
+    narrative_metrics_port: int = Field(
+        9102, description="Prometheus port of narrative; 0 disables.", ge=0, le=65535
+    )
+    encounter_metrics_port: int = Field(
+        9103, description="Prometheus port of encounter; 0 disables.", ge=0, le=65535
+    )
+    npc_metrics_port: int = Field(
+        9104, description="Prometheus port of the NPC service; 0 disables.", ge=0, le=65535
+    )
+    item_metrics_port: int = Field(
+        9105, description="Prometheus port of the item service; 0 disables.", ge=0, le=65535
+    )
+    visual_metrics_port: int = Field(
+        9106, description="Prometheus port of the visual service; 0 disables.", ge=0, le=65535
+    )
+    gateway_addr: str = Field(
+        "", description="Address clients use for the gateway; empty = host:gateway_port."
+    )
+    memory_addr: str = Field(
+        "", description="Address other services use for memory; empty = host:memory_port."
+    )
+    narrative_addr: str = Field(
+        "", description="Address of the narrative service; empty = host:narrative_port."
+    )
+    encounter_addr: str = Field(
+        "", description="Address of the encounter service; empty = host:encounter_port."
+    )
+    npc_addr: str = Field("", description="Address of the NPC service; empty = host:npc_port.")
+    item_addr: str = Field("", description="Address of the item service; empty = host:item_port.")
+    visual_addr: str = Field("", description="Address of the visual service; empty = host:visual_port.")
+
+    # --- storage ---------------------------------------------------------------------------------------------
+    data_dir: Path = Field(
+        Path("./data"), description="Directory for the embedded SQLite file and Milvus Lite data."
+    )
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL of the source-of-truth database (e.g. mssql+pymssql://user:pw@host/db); "
+        "empty = sqlite:///<data_dir>/dungeonmaster.db.",
+    )
+    milvus_uri: str = Field(
+        "",
+        description="Milvus URI: a local Milvus Lite path or http://host:19530 for a real Milvus; "
+        "empty = <data_dir>/milvus.db (Milvus Lite).",
+    )
+    embedding_model: str = Field(
+        "", description="Local sentence-transformers model directory; empty = the packaged all-MiniLM-L6-v2."
+    )
+
+    # --- lore ------------------------------------------------------------------------------------------------
+    worlds_dir: Path = Field(
+        Path("./worlds"), description="Directory holding one sub-directory of lore per world."
+    )
+    default_world: str = Field("ashen-reach", description="World used when a request names none.")
+
+    # --- text generation -------------------------------------------------------------------------------------
+    vllm_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="OpenAI-compatible base URLs of vLLM servers (comma-separated or a JSON list); "
+        "empty = the offline procedural text backend.",
+    )
+    vllm_model: str = Field(
+        "", description="Model name served by vLLM; empty = the first model the server lists."
+    )
+    text_timeout_s: float = Field(
+        60.0, gt=0, description="Total time allowed for one text-model request (s)."
+    )
+    text_connect_timeout_s: float = Field(
+        5.0, gt=0, description="TCP connect timeout to a text-model server (s)."
+    )
+
+    # --- images ----------------------------------------------------------------------------------------------
+    visual_model_path: str = Field(
+        "",
+        description="Local diffusers Stable Diffusion model directory; empty = no image model (NOT_SERVING).",
+    )
+    visual_max_size: int = Field(
+        1024, ge=64, le=4096, description="Largest width or height of a generated image (px)."
+    )
+
+    # --- gRPC runtime ----------------------------------------------------------------------------------------
+    grace_period_s: float = Field(
+        10.0,
+        ge=0,
+        description="On SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled (s).",
+    )
+    max_message_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Largest gRPC message sent or received, both sides (bytes)."
+    )
+    keepalive_time_s: float = Field(
+        30.0, gt=0, description="Interval of HTTP/2 keepalive pings sent by clients and servers (s)."
+    )
+    keepalive_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="How long a keepalive ping may go unanswered before the connection is closed (s).",
+    )
+    keepalive_min_ping_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="Shortest ping interval a server accepts from clients (s); must not exceed keepalive_time_s "
+        "or servers answer clients' pings with GOAWAY too_many_pings.",
+    )
+    default_deadline_s: float = Field(
+        30.0,
+        gt=0,
+        description="Deadline of a service-to-service call when the incoming call has none (s); "
+        "also the cap on a propagated deadline.",
+    )
+    max_concurrent_rpcs: int = Field(
+        0,
+        ge=0,
+        description="Calls a server runs at once before refusing with RESOURCE_EXHAUSTED; 0 = no limit.",
+    )
+    retry_max_attempts: int = Field(
+        4, ge=2, le=5, description="Attempts (first call included) for idempotent service-to-service calls."
+    )
+    retry_initial_backoff_s: float = Field(
+        0.1, gt=0, description="First retry backoff of idempotent calls (s)."
+    )
+    retry_max_backoff_s: float = Field(
+        2.0, gt=0, description="Largest retry backoff of idempotent calls (s)."
+    )
+    retry_backoff_multiplier: float = Field(2.0, ge=1, description="Backoff growth factor between retries.")
+    health_poll_s: float = Field(
+        2.0, gt=0, description="How often each server re-checks its dependencies for grpc.health.v1 (s)."
+    )
+
+    # --- logging ---------------------------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level logged; access log lines are INFO."
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per line; text: human."
+    )
+
+    @field_validator("vllm_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        """Accept a comma-separated string (the usual environment form) as well as a JSON list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        """Fill derived defaults and reject keepalive settings that would make servers GOAWAY their clients."""
+        for name in SERVICES:
+            if not getattr(self, f"{name}_addr"):
+                object.__setattr__(self, f"{name}_addr", f"{self.host}:{getattr(self, f'{name}_port')}")
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'dungeonmaster.db'}")
+        if not self.milvus_uri:
+            object.__setattr__(self, "milvus_uri", str(self.data_dir / "milvus.db"))
+        if self.keepalive_min_ping_interval_s > self.keepalive_time_s:
+            raise ValueError(
+                "keepalive_min_ping_interval_s must be <= keepalive_time_s (servers would reject clients' pings)"
+            )
+        if self.retry_max_backoff_s < self.retry_initial_backoff_s:
+            raise ValueError("retry_max_backoff_s must be >= retry_initial_backoff_s")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Put the DM_CONFIG file below the environment so an env var always wins over the file."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get(CONFIG_ENV, "").strip()
+        if path:
+            sources.append(_file_source(settings_cls, Path(path)))
+        return tuple(sources)
+
+    def port_for(self, service: str) -> int:
+        """gRPC port of a service by short name (``"memory"``)."""
+        return int(getattr(self, f"{_known(service)}_port"))
+
+    def metrics_port_for(self, service: str) -> int:
+        """Prometheus port of a service by short name; 0 means metrics are disabled."""
+        return int(getattr(self, f"{_known(service)}_metrics_port"))
+
+    def addr_for(self, service: str) -> str:
+        """``host:port`` other services dial to reach ``service``."""
+        return str(getattr(self, f"{_known(service)}_addr"))
+
+
+#: Fields grouped for the settings reference; every field belongs to exactly one section (a test checks it).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "network": (
+        "config",
+        "host",
+        *(f"{s}_port" for s in SERVICES),
+        *(f"{s}_metrics_port" for s in SERVICES),
+        *(f"{s}_addr" for s in SERVICES),
+    ),
+    "storage": ("data_dir", "database_url", "milvus_uri", "embedding_model"),
+    "lore": ("worlds_dir", "default_world"),
+    "text": ("vllm_urls", "vllm_model", "text_timeout_s", "text_connect_timeout_s"),
+    "images": ("visual_model_path", "visual_max_size"),
+    "grpc": (
+        "grace_period_s",
+        "max_message_bytes",
+        "keepalive_time_s",
+        "keepalive_timeout_s",
+        "keepalive_min_ping_interval_s",
+        "default_deadline_s",
+        "max_concurrent_rpcs",
+        "retry_max_attempts",
+        "retry_initial_backoff_s",
+        "retry_max_backoff_s",
+        "retry_backoff_multiplier",
+        "health_poll_s",
+    ),
+    "logging": ("log_level", "log_format"),
+}
+
+
+def _known(service: str) -> str:
+    if service not in SERVICES:
+        raise KeyError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
+    return service
+
+
+def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    """A YAML or TOML source for ``path``; a missing or unknown file type is an error, not a silent default."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{CONFIG_ENV} names {path}, which is not a file")
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return YamlConfigSettingsSource(settings_cls, yaml_file=path)
+    if suffix == ".toml":
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    raise ValueError(f"{CONFIG_ENV} file must end in .yaml, .yml or .toml: {path}")
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once; tests call ``reset_settings()`` after changing the environment."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings so the next ``get_settings()`` re-reads environment and file."""
+    get_settings.cache_clear()
