@@ -23,7 +23,7 @@ $(BIN)/python:
 setup: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	$(PYTHON) scripts/fetch_srd.py
-	$(PYTHON) scripts/setup_node.py
+	bash scripts/setup_system.sh
 
 protos:
 	rm -f dungeonmaster/v1/*_pb2*.py dungeonmaster/v1/*_pb2*.pyi

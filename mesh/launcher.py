@@ -1,0 +1,121 @@
+"""`make run`: start all seven services on loopback with the embedded defaults, print their addresses, stop on Ctrl-C.
+
+Each service runs as its own process (as in production), so a crash in one is visible and the others keep going.
+The launcher waits on each service's grpc.health.v1 answer, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from mesh.settings import get_settings
+
+#: Start order: memory first (others depend on it), the gateway last (it checks the others).
+ORDER: tuple[tuple[str, str, str], ...] = (
+    ("memory", "memory_svc", "dungeonmaster.v1.MemoryService"),
+    ("narrative", "narrative_svc", "dungeonmaster.v1.NarrativeService"),
+    ("encounter", "encounter_svc", "dungeonmaster.v1.EncounterService"),
+    ("npc", "npc_svc", "dungeonmaster.v1.NpcService"),
+    ("item", "item_svc", "dungeonmaster.v1.ItemService"),
+    ("visual", "visual_svc", "dungeonmaster.v1.VisualService"),
+    ("gateway", "gateway", "dungeonmaster.v1.GameMasterService"),
+)
+
+
+def _status(address: str, service: str) -> str | None:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=1.0
+            )
+        except grpc.RpcError:
+            return None
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+def _wait_up(proc: subprocess.Popen[bytes], address: str, service: str, timeout: float) -> str:
+    """Wait until the server answers health (any status); raise if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{service} exited with code {proc.returncode}")
+        status = _status(address, service)
+        if status is not None:
+            return status
+        time.sleep(0.2)
+    raise TimeoutError(f"{service} at {address} did not answer health within {timeout:.0f}s")
+
+
+def _stop_all(procs: list[tuple[str, subprocess.Popen[bytes]]], grace: float) -> int:
+    """SIGTERM everything (gateway first), wait for the grace period, then kill stragglers."""
+    for _, proc in reversed(procs):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    worst = 0
+    deadline = time.monotonic() + grace + 5
+    for name, proc in reversed(procs):
+        try:
+            code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        if code != 0:
+            print(f"  {name} exited with {code}", file=sys.stderr)
+            worst = worst or 1
+    return worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each service")
+    parser.add_argument(
+        "--check", action="store_true", help="start everything, print the addresses, then stop (a smoke test)"
+    )
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    stopping = False
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        for name, package, service in ORDER:
+            proc = subprocess.Popen([sys.executable, "-m", package])
+            procs.append((name, proc))
+            address = settings.addr_for(name)
+            status = _wait_up(proc, address, service, args.timeout)
+            note = "" if status == "SERVING" else f"  ({status}: see its log for the reason)"
+            print(f"{name:<10} {address}{note}", flush=True)
+            if stopping:
+                break
+        if not stopping:
+            print(f"\ngateway ready at {settings.addr_for('gateway')} — press Ctrl-C to stop", flush=True)
+        while not stopping and not args.check:
+            for name, proc in procs:
+                if proc.poll() is not None:
+                    print(f"{name} exited with code {proc.returncode}; stopping the mesh", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        _stop_all(procs, settings.grace_period_s)
+        return 1
+    print("stopping…", flush=True)
+    return _stop_all(procs, settings.grace_period_s)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

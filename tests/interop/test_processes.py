@@ -1,0 +1,37 @@
+"""Each service as a real process: health answers per service name, reflection lists the service."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from tests.support.procs import ServiceProcess, health_status
+
+
+def test_every_service_reports_health_and_reflection(mesh: dict[str, ServiceProcess]) -> None:
+    for name, sp in mesh.items():
+        status = health_status(sp.address, sp.service_name)
+        if name == "visual":
+            # No image model is configured by default: the truth is NOT_SERVING (with a reason in the logs).
+            assert status == health_pb2.HealthCheckResponse.NOT_SERVING, name
+        else:
+            assert status == health_pb2.HealthCheckResponse.SERVING, name
+        with grpc.insecure_channel(sp.address) as channel:
+            services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+        assert sp.service_name in services, (name, services)
+        assert "grpc.health.v1.Health" in services
+
+
+def test_unknown_service_name_is_reported_unknown(mesh: dict[str, ServiceProcess]) -> None:
+    sp = mesh["encounter"]
+    with grpc.insecure_channel(sp.address) as channel:
+        from grpc_health.v1 import health_pb2_grpc
+
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=5)
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.NOT_FOUND
+        else:
+            raise AssertionError("health check of an unknown service should fail with NOT_FOUND")
