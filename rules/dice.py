@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import d20
@@ -71,12 +72,22 @@ class _SeededDice(Dice):  # type: ignore[misc]
         self.values.append(_SeededDie.new(self.size, context=self._context))
 
 
+@lru_cache(maxsize=1024)
+def _parse(notation: str) -> Any:
+    """Parse once per distinct notation for the whole process (lru_cache is thread-safe; evaluation
+    never mutates the tree), instead of once per roller as d20's per-instance cache would."""
+    return d20.Roller().parse(notation)
+
+
 class SeededRoller(d20.Roller):  # type: ignore[misc]
     """A d20 roller that owns a ``random.Random``: same seed, same rolls, no shared state."""
 
     def __init__(self, rng: random.Random | int) -> None:
         self.rng = rng if isinstance(rng, random.Random) else random.Random(rng)
         super().__init__(context=_SeededContext(self.rng))
+
+    def parse(self, expr: str, allow_comments: bool = False) -> Any:
+        return super().parse(expr, allow_comments) if allow_comments else _parse(expr)
 
     def _eval_dice(self, node: diceast.Dice) -> _SeededDice:
         return _SeededDice.new(node.num, node.size, context=self.context)

@@ -19,7 +19,8 @@ from rules.challenge import MAX_LEVEL, MIN_LEVEL, check_level
 
 
 class Difficulty(StrEnum):
-    """Difficulties of both rule sets. ``TRIVIAL`` is "below the lowest threshold" (not a DMG word)."""
+    """Difficulties of both rule sets, plus the ratings outside the requestable bands: ``TRIVIAL`` (2014,
+    below Easy), ``BELOW_LOW`` and ``BEYOND_HIGH`` (2024, past :data:`TOP_BAND_CEILING` times High)."""
 
     TRIVIAL = "trivial"
     EASY = "easy"
@@ -29,6 +30,8 @@ class Difficulty(StrEnum):
     LOW = "low"
     MODERATE = "moderate"
     HIGH = "high"
+    BELOW_LOW = "below_low"
+    BEYOND_HIGH = "beyond_high"
 
 
 DIFFICULTIES_2014: tuple[Difficulty, ...] = (Difficulty.EASY, Difficulty.MEDIUM, Difficulty.HARD, Difficulty.DEADLY)
@@ -135,12 +138,24 @@ def weak_monsters(monster_xps: Sequence[int]) -> tuple[int, ...]:
     return tuple(i for i, xp in enumerate(monster_xps) if xp < WEAK_MONSTER_RATIO * (total - xp) / (n - 1))
 
 
-def _rate(value: float, thresholds: dict[Difficulty, int]) -> Difficulty:
-    rating = Difficulty.TRIVIAL
+def _rate(value: int, thresholds: dict[Difficulty, int], floor: Difficulty) -> Difficulty:
+    rating = floor
     for difficulty, threshold in thresholds.items():  # ascending
         if value >= threshold:
             rating = difficulty
     return rating
+
+
+def rate_2014(adjusted_xp: int, thresholds: dict[Difficulty, int]) -> Difficulty:
+    """Highest 2014 threshold reached by the adjusted XP (Deadly has no ceiling in the DMG)."""
+    return _rate(adjusted_xp, thresholds, Difficulty.TRIVIAL)
+
+
+def rate_2024(raw_xp: int, budgets: dict[Difficulty, int]) -> Difficulty:
+    """Highest 2024 budget reached by the raw XP; past our ceiling over High it is BEYOND_HIGH."""
+    if raw_xp >= int(budgets[Difficulty.HIGH] * TOP_BAND_CEILING):
+        return Difficulty.BEYOND_HIGH
+    return _rate(raw_xp, budgets, Difficulty.BELOW_LOW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +240,7 @@ def evaluate(levels: Sequence[int], monster_xps: Sequence[int], count_weak: bool
         multiplier=multiplier,
         adjusted_xp=adjusted,
         thresholds_2014=thresholds,
-        rating_2014=_rate(adjusted, thresholds),
+        rating_2014=rate_2014(adjusted, thresholds),
         budgets_2024=budgets,
-        rating_2024=_rate(raw, budgets),
+        rating_2024=rate_2024(raw, budgets),
     )

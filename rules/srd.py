@@ -234,7 +234,10 @@ def map_monster(data: Mapping[str, Any]) -> StatBlock:
         actions=actions,
         reactions=tuple(_action(a) for a in data.get("reactions", [])),
         legendary_actions=tuple(_action(a) for a in data.get("legendary_actions", [])),
+        # Every SRD legendary creature takes three legendary actions a round.
+        legendary_actions_per_round=3 if data.get("legendary_actions") else 0,
         spellcasting=spells,
+        source=f"srd:{data['index']}",
     )
 
 
@@ -263,7 +266,7 @@ def map_magic_item(data: Mapping[str, Any]) -> MagicItem:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: cached per loaded file
 class Srd:
     """The loaded SRD: stat blocks and magic items by index, plus the licence text."""
 

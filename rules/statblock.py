@@ -164,8 +164,9 @@ class StatBlock:
     actions: tuple[Action, ...] = ()
     reactions: tuple[Action, ...] = ()
     legendary_actions: tuple[Action, ...] = ()
+    legendary_actions_per_round: int = 0
     spellcasting: tuple[str, ...] = field(default=())  # spell names, from the Spellcasting trait
-    source: str = "srd-5.1"
+    source: str = ""  # "srd:<index>", "world:<id>"
 
     @property
     def challenge_display(self) -> str:
