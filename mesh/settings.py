@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -28,6 +28,21 @@ from pydantic_settings import (
 SERVICES: tuple[str, ...] = ("gateway", "memory", "narrative", "encounter", "npc", "item", "visual")
 
 CONFIG_ENV = "DM_CONFIG"
+
+
+class GatewayApiKey(BaseModel):
+    """One API key accepted by the gateway; only the SHA-256 of the key is stored (``python -m gateway.cli new-key``)."""
+
+    model_config = {"extra": "forbid"}
+
+    id: str = Field(description="Key id, logged and sent downstream as x-dm-key-id; never the key itself.")
+    sha256: str = Field(description="Hex SHA-256 of the key.", pattern="^[0-9a-f]{64}$")
+    role: Literal["dm", "player", "service"] = Field(description="What the key may do.")
+    campaigns: list[str] = Field(
+        default_factory=list, description='Campaign ids the key may touch; ["*"] = every campaign.'
+    )
+    rate_per_s: float | None = Field(None, gt=0, description="Calls per second; None = gateway_rate_per_s.")
+    burst: int | None = Field(None, ge=1, description="Token bucket size; None = gateway_rate_burst.")
 
 
 class Settings(BaseSettings):
@@ -183,6 +198,86 @@ class Settings(BaseSettings):
         2.0, gt=0, description="How often each server re-checks its dependencies for grpc.health.v1 (s)."
     )
 
+    # --- gateway ---------------------------------------------------------------------------------------------
+    gateway_api_keys: list[GatewayApiKey] = Field(
+        default_factory=list,
+        description="API keys the gateway accepts (JSON list of {id, sha256, role, campaigns, rate_per_s, burst}); "
+        "keys are stored hashed. Empty = no keys (see gateway_dev_open).",
+    )
+    gateway_dev_open: bool = Field(
+        True,
+        description="With no API keys configured and the gateway bound to a loopback host, accept calls without "
+        "a key as a dm with every campaign (local development only; ignored as soon as a key is configured).",
+    )
+    gateway_rate_per_s: float = Field(20.0, gt=0, description="Default calls per second per API key.")
+    gateway_rate_burst: int = Field(40, ge=1, description="Default token bucket size per API key (burst).")
+    gateway_max_request_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request message the gateway accepts (bytes)."
+    )
+    gateway_default_deadline_s: float = Field(
+        30.0, gt=0, description="Deadline of a call that arrives at the gateway without one (s)."
+    )
+    gateway_max_deadline_s: float = Field(
+        600.0,
+        gt=0,
+        description="Longest deadline the gateway passes on; longer client deadlines are cut (s).",
+    )
+    gateway_method_deadlines: dict[str, float] = Field(
+        default_factory=lambda: {
+            "PlayTurn": 120.0,
+            "GenerateScene": 180.0,
+            "GenerateImage": 300.0,
+            "StreamImage": 300.0,
+            "IngestLore": 600.0,
+            "Reindex": 600.0,
+        },
+        description="Default deadline by method name (or Service/Method) when the caller sets none (s).",
+    )
+    gateway_required_services: list[str] = Field(
+        default_factory=lambda: ["memory", "narrative"],
+        description="Services a turn cannot be played without: the gateway is SERVING only when they are.",
+    )
+    gateway_optional_services: list[str] = Field(
+        default_factory=lambda: ["encounter", "npc", "item", "visual"],
+        description="Services whose failure degrades a turn (a warning event) instead of failing it.",
+    )
+    gateway_tls_cert_file: str = Field(
+        "", description="PEM certificate chain of the gateway's public port; empty = plaintext."
+    )
+    gateway_tls_key_file: str = Field("", description="PEM private key of gateway_tls_cert_file.")
+    gateway_tls_client_ca_file: str = Field(
+        "", description="PEM CA bundle; when set, public clients must present a certificate it signed."
+    )
+    gateway_upstream_tls_ca_file: str = Field(
+        "", description="PEM CA that signed the services' certificates; set = TLS from gateway to services."
+    )
+    gateway_upstream_tls_cert_file: str = Field(
+        "", description="PEM client certificate the gateway presents to services (mutual TLS)."
+    )
+    gateway_upstream_tls_key_file: str = Field(
+        "", description="PEM private key of the upstream client certificate."
+    )
+    gateway_upstream_tls_server_name: str = Field(
+        "", description="Host name expected in the services' certificates; empty = the address's host."
+    )
+    gateway_reconnect_backoff_max_s: float = Field(
+        1.0,
+        gt=0,
+        description="Longest pause between reconnect attempts to a service, so a restarted one is used within seconds.",
+    )
+    gateway_status_timeout_s: float = Field(
+        1.0, gt=0, description="Timeout of each health probe behind readiness and GetStatus (s)."
+    )
+    gateway_turn_token_budget: int = Field(
+        1500, ge=1, le=32768, description="Context token budget retrieved for a turn."
+    )
+    gateway_turn_recent_events: int = Field(
+        8, ge=0, le=50, description="Recent campaign events included in a turn's context."
+    )
+    gateway_default_terrain: str = Field(
+        "grassland", description="Terrain of a turn's encounter when the player's action names none."
+    )
+
     # --- logging ---------------------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Lowest level logged; access log lines are INFO."
@@ -280,6 +375,30 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "retry_max_backoff_s",
         "retry_backoff_multiplier",
         "health_poll_s",
+    ),
+    "gateway": (
+        "gateway_api_keys",
+        "gateway_dev_open",
+        "gateway_rate_per_s",
+        "gateway_rate_burst",
+        "gateway_max_request_bytes",
+        "gateway_default_deadline_s",
+        "gateway_max_deadline_s",
+        "gateway_method_deadlines",
+        "gateway_required_services",
+        "gateway_optional_services",
+        "gateway_tls_cert_file",
+        "gateway_tls_key_file",
+        "gateway_tls_client_ca_file",
+        "gateway_upstream_tls_ca_file",
+        "gateway_upstream_tls_cert_file",
+        "gateway_upstream_tls_key_file",
+        "gateway_upstream_tls_server_name",
+        "gateway_reconnect_backoff_max_s",
+        "gateway_status_timeout_s",
+        "gateway_turn_token_budget",
+        "gateway_turn_recent_events",
+        "gateway_default_terrain",
     ),
     "logging": ("log_level", "log_format"),
 }
