@@ -140,6 +140,60 @@ class Settings(BaseSettings):
     text_connect_timeout_s: float = Field(
         5.0, gt=0, description="TCP connect timeout to a text-model server (s)."
     )
+    text_context_window: int = Field(
+        0,
+        ge=0,
+        description="Model context window in tokens; 0 = the max_model_len the server lists (8,192 for the "
+        "procedural backend).",
+    )
+    text_max_attempts: int = Field(
+        3, ge=1, le=10, description="Endpoints tried (first included) before a text request fails."
+    )
+    text_backoff_initial_s: float = Field(
+        0.05, gt=0, description="Base of the jittered exponential backoff between text-model attempts (s)."
+    )
+    text_backoff_max_s: float = Field(
+        1.0, gt=0, description="Largest backoff between text-model attempts (s)."
+    )
+    text_load_poll_s: float = Field(
+        1.0,
+        ge=0,
+        description="How often each vLLM server's /metrics queue is scraped for least-busy choice (s); 0 = never.",
+    )
+    text_endpoint_cooldown_s: float = Field(
+        5.0,
+        gt=0,
+        description="How long a failed vLLM endpoint is avoided; doubles per consecutive failure (s).",
+    )
+    text_max_resumes: int = Field(
+        2, ge=0, le=10, description="Times a broken narration stream may be resumed on another endpoint."
+    )
+    narrative_context_budget: int = Field(
+        1024, ge=0, le=32768, description="Tokens of memory context narrative_svc asks memory_svc for."
+    )
+    narrative_record_events: bool = Field(
+        True, description="Whether Narrate records the player's action and the narration as campaign events."
+    )
+
+    # --- moderation ------------------------------------------------------------------------------------------
+    moderation_backend: Literal["rules", "llama-guard", "off"] = Field(
+        "rules",
+        description="Content moderation: rules = offline category lists; llama-guard = a Llama Guard 3/4 model "
+        "served by vLLM; off = no screening.",
+    )
+    moderation_rules_path: str = Field(
+        "",
+        description="YAML file of blocked terms per category; empty = the packaged mesh/moderation/rules.yaml.",
+    )
+    llama_guard_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Base URLs of vLLM servers serving Llama Guard (comma-separated or a JSON list).",
+    )
+    llama_guard_model: str = Field("", description="Llama Guard model name; empty = the first model listed.")
+    llama_guard_categories: str = Field(
+        "",
+        description="Comma-separated Llama Guard categories that block (e.g. S1,S4,S9); empty = all fourteen.",
+    )
 
     # --- images ----------------------------------------------------------------------------------------------
     visual_model_path: str = Field(
@@ -286,7 +340,7 @@ class Settings(BaseSettings):
         "json", description="json: one JSON object per line; text: human."
     )
 
-    @field_validator("vllm_urls", mode="before")
+    @field_validator("vllm_urls", "llama_guard_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: Any) -> Any:
         """Accept a comma-separated string (the usual environment form) as well as a JSON list."""
@@ -360,7 +414,28 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "storage": ("data_dir", "database_url", "milvus_uri", "embedding_model"),
     "lore": ("worlds_dir", "default_world"),
-    "text": ("vllm_urls", "vllm_model", "text_timeout_s", "text_connect_timeout_s"),
+    "text": (
+        "vllm_urls",
+        "vllm_model",
+        "text_timeout_s",
+        "text_connect_timeout_s",
+        "text_context_window",
+        "text_max_attempts",
+        "text_backoff_initial_s",
+        "text_backoff_max_s",
+        "text_load_poll_s",
+        "text_endpoint_cooldown_s",
+        "text_max_resumes",
+        "narrative_context_budget",
+        "narrative_record_events",
+    ),
+    "moderation": (
+        "moderation_backend",
+        "moderation_rules_path",
+        "llama_guard_urls",
+        "llama_guard_model",
+        "llama_guard_categories",
+    ),
     "images": ("visual_model_path", "visual_max_size"),
     "grpc": (
         "grace_period_s",
