@@ -1,0 +1,233 @@
+"""The server interceptor every mesh service runs behind.
+
+Per call it: reads ``x-request-id`` (or makes one) and echoes it in trailing metadata; puts the request id,
+method, deadline and caller identity into ``mesh.context``; maps exceptions to rich statuses (``mesh.status``);
+records Prometheus metrics; writes one JSON access log line (method, code, latency).
+
+It is one interceptor rather than a chain because every Python interceptor layer costs a coroutine hop per call,
+and wrapped handlers are cached per method so the steady state allocates no new handler objects. Both unary and
+streaming handlers are wrapped; for streaming responses the error mapping also covers failures mid-stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any
+
+import grpc
+
+from mesh import errors
+from mesh.context import (
+    ANONYMOUS,
+    REQUEST_ID_KEY,
+    deadline_var,
+    identity_var,
+    method_var,
+    new_request_id,
+    parse_identity,
+    request_id_var,
+)
+from mesh.logs import ACCESS_LOGGER
+from mesh.metrics import RpcMetrics
+from mesh.status import ErrorStatus, to_grpc_status
+
+log = logging.getLogger("mesh.server")
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+#: Methods whose access lines are DEBUG rather than INFO (probes would drown the real traffic).
+QUIET_PREFIXES: tuple[str, ...] = ("/grpc.health.v1.", "/grpc.reflection.")
+
+_CODE_NAMES = {code: code.name for code in grpc.StatusCode}
+_OK = grpc.StatusCode.OK
+_CANCELLED = grpc.StatusCode.CANCELLED
+_DEADLINE = grpc.StatusCode.DEADLINE_EXCEEDED
+_MAX_REQUEST_ID = 128
+_END = object()
+
+AbortError: type[BaseException] = grpc.aio.AbortError
+Handler = Any  # grpc.RpcMethodHandler: untyped in grpcio
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Request id, context, error mapping, metrics and access log for one service."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        metrics: RpcMetrics | None = None,
+        quiet_prefixes: Sequence[str] = QUIET_PREFIXES,
+    ) -> None:
+        self._service = service
+        self._metrics = metrics
+        self._quiet = tuple(quiet_prefixes)
+        self._cache: dict[str, tuple[Handler, Handler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[Any], Awaitable[Handler]],
+        handler_call_details: Any,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method: str = handler_call_details.method
+        hit = self._cache.get(method)
+        if hit is not None and hit[0] is handler:
+            return hit[1]
+        wrapped = self._wrap(handler, method)
+        self._cache[method] = (handler, wrapped)
+        return wrapped
+
+    # --- wrapping ---------------------------------------------------------------------------------------------
+
+    def _wrap(self, handler: Handler, method: str) -> Handler:
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self._unary_response(handler.unary_unary, method))
+        if handler.stream_unary is not None:
+            return handler._replace(stream_unary=self._unary_response(handler.stream_unary, method))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=self._stream_response(handler.unary_stream, method))
+        if handler.stream_stream is not None:
+            return handler._replace(stream_stream=self._stream_response(handler.stream_stream, method))
+        return handler
+
+    def _unary_response(self, behavior: Callable[..., Any], method: str) -> Callable[..., Awaitable[Any]]:
+        is_async = inspect.iscoroutinefunction(behavior)
+        loud = not method.startswith(self._quiet)
+
+        async def wrapper(request: Any, context: Any) -> Any:
+            start = time.perf_counter()
+            rid = self._begin(context, method)
+            code = _OK
+            try:
+                if is_async:
+                    return await behavior(request, context)
+                return await asyncio.to_thread(behavior, request, context)
+            except AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except asyncio.CancelledError:
+                code = _cancel_code()
+                raise
+            except Exception as exc:
+                status = self._error_status(exc, rid, method)
+                code = status.code
+                await context.abort(status.code, status.details, status.trailing_metadata)
+            finally:
+                if code is _OK:
+                    code = context.code() or _OK
+                self._finish(method, code, start, context, loud)
+
+        return wrapper
+
+    def _stream_response(
+        self, behavior: Callable[..., Any], method: str
+    ) -> Callable[..., AsyncIterator[Any]]:
+        loud = not method.startswith(self._quiet)
+
+        async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
+            start = time.perf_counter()
+            rid = self._begin(context, method)
+            code = _OK
+            result: Any = None
+            try:
+                if inspect.isasyncgenfunction(behavior):
+                    result = behavior(request, context)
+                    async for item in result:
+                        yield item
+                elif inspect.iscoroutinefunction(behavior):
+                    await behavior(request, context)  # writes with context.write()
+                else:
+                    iterator: Iterator[Any] = iter(await asyncio.to_thread(behavior, request, context))
+                    while (item := await asyncio.to_thread(next, iterator, _END)) is not _END:
+                        yield item
+            except AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except (asyncio.CancelledError, GeneratorExit):
+                code = _cancel_code()
+                raise
+            except Exception as exc:
+                status = self._error_status(exc, rid, method)
+                code = status.code
+                await context.abort(status.code, status.details, status.trailing_metadata)
+            finally:
+                if result is not None:
+                    await result.aclose()
+                if code is _OK:
+                    code = context.code() or _OK
+                self._finish(method, code, start, context, loud)
+
+        return wrapper
+
+    # --- per call ---------------------------------------------------------------------------------------------
+
+    def _begin(self, context: Any, method: str) -> str:
+        """Set the call's context variables and echo the request id; returns the request id."""
+        rid = ""
+        identity_seen = False
+        metadata = context.invocation_metadata()
+        if metadata:
+            for key, value in metadata:
+                if key == REQUEST_ID_KEY:
+                    rid = value if isinstance(value, str) else value.decode("ascii", "replace")
+                elif key.startswith("x-dm-"):
+                    identity_seen = True
+        if not rid or len(rid) > _MAX_REQUEST_ID or not rid.isprintable():
+            rid = new_request_id()
+        request_id_var.set(rid)
+        method_var.set(method)
+        remaining = context.time_remaining()
+        if remaining is not None:
+            deadline_var.set(time.monotonic() + remaining)
+        if identity_seen:
+            identity_var.set(parse_identity(metadata))
+        else:
+            identity_var.set(ANONYMOUS)
+        context.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
+        return rid
+
+    def _error_status(self, exc: Exception, rid: str, method: str) -> ErrorStatus:
+        """The status to end the call with; unexpected exceptions are logged with their traceback here."""
+        if not isinstance(exc, errors.DomainError):
+            log.error(
+                "unhandled exception in %s",
+                method,
+                exc_info=exc,
+                extra={"service": self._service, "request_id": rid},
+            )
+        return to_grpc_status(exc, rid)
+
+    def _finish(self, method: str, code: grpc.StatusCode, start: float, context: Any, loud: bool) -> None:
+        elapsed = time.perf_counter() - start
+        name = _CODE_NAMES.get(code, "UNKNOWN")
+        if self._metrics is not None:
+            self._metrics.observe(method, name, elapsed)
+        level = logging.INFO if loud else logging.DEBUG
+        if access_log.isEnabledFor(level):
+            access_log.log(
+                level,
+                "%s %s",
+                method,
+                name,
+                extra={
+                    "service": self._service,
+                    "method": method,
+                    "code": name,
+                    "latency_ms": round(elapsed * 1000.0, 3),
+                    "peer": context.peer(),
+                },
+            )
+
+
+def _cancel_code() -> grpc.StatusCode:
+    """CANCELLED, or DEADLINE_EXCEEDED when the call was cancelled because its deadline passed."""
+    deadline = deadline_var.get()
+    if deadline is not None and time.monotonic() >= deadline:
+        return _DEADLINE
+    return _CANCELLED
