@@ -13,13 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from encounter_svc.models import WorldCreature
 from mesh.errors import InvalidArgument, NotFound
 from rules.challenge import XP_BY_CR, proficiency_bonus_for_cr
 from rules.srd import Srd, load_srd
 from rules.statblock import StatBlock
 from rules.terrain import Terrain, check_terrain, terrains_of
-
-from encounter_svc.models import WorldCreature
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,18 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from encounter_svc import hazards, social, treasure
+from encounter_svc.bestiary import Bestiary, Pool, bestiary_for
+from encounter_svc.models import (
+    CreatureGroup,
+    Encounter,
+    EncounterKind,
+    EncounterRequest,
+    Prose,
+    check_kind,
+)
+from encounter_svc.roles import role_of
+from encounter_svc.search import Shape, closest_shape, feasible_shapes
 from mesh.errors import InvalidArgument, NotFound
 from rules.challenge import CHALLENGE_RATINGS, XP_BY_CR, format_cr
 from rules.difficulty import (
@@ -31,19 +43,6 @@ from rules.difficulty import (
 )
 from rules.statblock import StatBlock
 from rules.terrain import Terrain, check_terrains
-
-from encounter_svc import hazards, social, treasure
-from encounter_svc.bestiary import Bestiary, Pool, bestiary_for
-from encounter_svc.models import (
-    CreatureGroup,
-    Encounter,
-    EncounterKind,
-    EncounterRequest,
-    Prose,
-    check_kind,
-)
-from encounter_svc.roles import role_of
-from encounter_svc.search import Shape, closest_shape, feasible_shapes
 
 MAX_CREATURES_LIMIT = 30
 MAX_GROUP_COUNT = 100
@@ -125,7 +124,9 @@ def _plan(
             if not shapes:
                 continue
             if relax:
-                notes.append(f"no group under CR {format_cr(_cr_cap(levels, difficulty, 0))} fits; cap raised")
+                notes.append(
+                    f"no group under CR {format_cr(_cr_cap(levels, difficulty, 0))} fits; cap raised"
+                )
             if label == "all" and words and pools[0][0] == "theme":
                 notes.append(f"the theme {theme!r} alone cannot fill the band; other creatures added")
             notes.append(f"creatures capped at CR {format_cr(cap)}")
@@ -172,14 +173,18 @@ def _groups(shape: Shape, pool: Pool, rng: random.Random) -> tuple[CreatureGroup
     return tuple(groups)
 
 
-def _dominant_terrain(groups: Sequence[CreatureGroup], terrains: Sequence[Terrain], bestiary: Bestiary) -> str:
+def _dominant_terrain(
+    groups: Sequence[CreatureGroup], terrains: Sequence[Terrain], bestiary: Bestiary
+) -> str:
     def score(t: Terrain) -> int:
         return sum(g.count for g in groups if t in bestiary.terrains(g.stat_block.index))
 
     return max(terrains, key=lambda t: (score(t), -terrains.index(t))).value
 
 
-def check_request(request: EncounterRequest) -> tuple[tuple[int, ...], tuple[Terrain, ...], Difficulty, EncounterKind]:
+def check_request(
+    request: EncounterRequest,
+) -> tuple[tuple[int, ...], tuple[Terrain, ...], Difficulty, EncounterKind]:
     """Validate everything up front and report every bad field at once."""
     violations: list[tuple[str, str]] = []
     out: list[object] = []
@@ -217,7 +222,9 @@ def build_encounter(request: EncounterRequest, bestiary: Bestiary | None = None)
     if kind is EncounterKind.HAZARD:
         hazard_list = hazards.hazards_for(terrains, levels, difficulty, rng_for(seed, "hazards"))
     else:
-        plan = _plan(pool, levels, difficulty, band, request.max_creatures, request.theme, rng_for(seed, "shape"))
+        plan = _plan(
+            pool, levels, difficulty, band, request.max_creatures, request.theme, rng_for(seed, "shape")
+        )
         notes.extend(plan.notes)
         unmet = plan.unmet_reason
         if plan.shape is not None:

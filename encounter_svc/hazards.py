@@ -11,12 +11,11 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from encounter_svc.models import Hazard
 from rules.dice import average
 from rules.difficulty import Difficulty
 from rules.statblock import Ability, Damage
 from rules.terrain import Terrain
-
-from encounter_svc.models import Hazard
 
 SEVERITIES = ("setback", "dangerous", "deadly")
 
@@ -60,7 +59,13 @@ _BY_TERRAIN: dict[Terrain, tuple[_Kind, ...]] = {
         ("Avalanche", "Snow thunders down the slope.", Ability.DEX, "bludgeoning", False),
     ),
     Terrain.COASTAL: (
-        ("Rogue wave", "A wave breaks over the rocks and drags creatures out.", Ability.STR, "bludgeoning", False),
+        (
+            "Rogue wave",
+            "A wave breaks over the rocks and drags creatures out.",
+            Ability.STR,
+            "bludgeoning",
+            False,
+        ),
         ("Crumbling cliff", "The cliff edge collapses under weight.", Ability.DEX, "bludgeoning", False),
     ),
     Terrain.DESERT: (
@@ -69,7 +74,13 @@ _BY_TERRAIN: dict[Terrain, tuple[_Kind, ...]] = {
     ),
     Terrain.FOREST: (
         ("Razorvine thicket", "Thorned vines lash whoever pushes through.", Ability.DEX, "slashing", False),
-        ("Snare and spikes", "A hunter's snare hoists its victim onto stakes.", Ability.DEX, "piercing", True),
+        (
+            "Snare and spikes",
+            "A hunter's snare hoists its victim onto stakes.",
+            Ability.DEX,
+            "piercing",
+            True,
+        ),
     ),
     Terrain.GRASSLAND: (
         ("Wildfire", "Dry grass catches and the wind drives the flames.", Ability.DEX, "fire", False),

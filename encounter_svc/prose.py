@@ -79,7 +79,9 @@ def write_prose(encounter: Encounter, rng: random.Random) -> Prose:
         title = f"{encounter.hazards[0].name} in {place}"
         description = f"{rng.choice(_MOODS)} in {place}. Danger lies ahead: {names}."
         tactics = "No foe waits here; careful scouting (the detect DCs) and the right saves carry the day."
-        return Prose(title=title.capitalize(), description=description, tactics=tactics, terrain_features=features)
+        return Prose(
+            title=title.capitalize(), description=description, tactics=tactics, terrain_features=features
+        )
     who = " and ".join(_plural(g) for g in encounter.creatures) or "nothing at all"
     lead = encounter.creatures[0].stat_block.name if encounter.creatures else "Silence"
     if encounter.kind is EncounterKind.SOCIAL and encounter.social:

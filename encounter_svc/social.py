@@ -9,10 +9,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from rules.difficulty import Difficulty
-
 from encounter_svc.hazards import tier_of
 from encounter_svc.models import CreatureGroup, SocialStakes
+from rules.difficulty import Difficulty
 
 BASE_DC: dict[Difficulty, int] = {
     Difficulty.EASY: 10, Difficulty.LOW: 10, Difficulty.MEDIUM: 13, Difficulty.MODERATE: 13,

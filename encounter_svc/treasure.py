@@ -13,13 +13,12 @@ import random
 from collections.abc import Sequence
 from functools import lru_cache
 
+from encounter_svc.hazards import tier_of
+from encounter_svc.models import CreatureGroup, EncounterKind, Treasure
 from rules.dice import SeededRoller
 from rules.difficulty import Difficulty
 from rules.srd import Srd
 from rules.statblock import Ability
-
-from encounter_svc.hazards import tier_of
-from encounter_svc.models import CreatureGroup, EncounterKind, Treasure
 
 COPPER_PER = {"cp": 1, "sp": 10, "ep": 50, "gp": 100, "pp": 1000}
 

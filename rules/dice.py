@@ -149,7 +149,11 @@ def average(notation: str, field: str = "dice") -> float:
     """
     _check_length(notation, field)
     m = _SIMPLE.match(notation)
-    if not m or (m.group(1) is None and m.group(4) is None) or (m.group(1) and m.group(3) == "" and m.group(4)):
+    if (
+        not m
+        or (m.group(1) is None and m.group(4) is None)
+        or (m.group(1) and m.group(3) == "" and m.group(4))
+    ):
         raise InvalidArgument([(field, f"{notation!r} is not plain NdM+K notation")])
     count, sides = int(m.group(1) or 0), int(m.group(2) or 1)
     if sides < 1:

@@ -34,7 +34,12 @@ class Difficulty(StrEnum):
     BEYOND_HIGH = "beyond_high"
 
 
-DIFFICULTIES_2014: tuple[Difficulty, ...] = (Difficulty.EASY, Difficulty.MEDIUM, Difficulty.HARD, Difficulty.DEADLY)
+DIFFICULTIES_2014: tuple[Difficulty, ...] = (
+    Difficulty.EASY,
+    Difficulty.MEDIUM,
+    Difficulty.HARD,
+    Difficulty.DEADLY,
+)
 DIFFICULTIES_2024: tuple[Difficulty, ...] = (Difficulty.LOW, Difficulty.MODERATE, Difficulty.HIGH)
 REQUESTABLE: tuple[Difficulty, ...] = DIFFICULTIES_2014 + DIFFICULTIES_2024
 

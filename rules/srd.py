@@ -33,6 +33,8 @@ from rules.statblock import (
     SaveDC,
     Senses,
     Speeds,
+    Spellcasting,
+    SpellEntry,
     StatBlock,
     Usage,
 )
@@ -145,6 +147,27 @@ def _action(raw: Mapping[str, Any]) -> Action:
     )
 
 
+def _spell_entry(raw: Mapping[str, Any]) -> SpellEntry:
+    usage = raw.get("usage") or {}
+    return SpellEntry(
+        name=raw["name"],
+        level=int(raw.get("level", 0)),
+        at_will=usage.get("type") == "at will" or (not usage and int(raw.get("level", 0)) == 0),
+        per_day=int(usage.get("times", 0)) if usage.get("type") == "per day" else 0,
+    )
+
+
+def _spellcasting(raw: Mapping[str, Any]) -> Spellcasting:
+    return Spellcasting(
+        ability=Ability(raw["ability"]["index"]),
+        save_dc=int(raw.get("dc", 0)),
+        attack_bonus=int(raw.get("modifier", 0)),
+        caster_level=int(raw.get("level", 0)),
+        slots={int(k): int(v) for k, v in raw.get("slots", {}).items()},
+        spells=tuple(_spell_entry(s) for s in raw.get("spells", [])),
+    )
+
+
 def _armor_description(entry: Mapping[str, Any]) -> str:
     kind = entry.get("type", "")
     if kind == "natural":
@@ -184,7 +207,7 @@ def map_monster(data: Mapping[str, Any]) -> StatBlock:
     xp = 0 if cr == 0 and int(data.get("xp", 10)) == 0 else XP_BY_CR[cr]
     traits = tuple(_action(a) for a in data.get("special_abilities", []))
     spells = tuple(
-        s["name"] for t in data.get("special_abilities", []) for s in t.get("spellcasting", {}).get("spells", [])
+        _spellcasting(t["spellcasting"]) for t in data.get("special_abilities", []) if "spellcasting" in t
     )
     return StatBlock(
         index=data["index"],
@@ -266,6 +289,42 @@ def map_magic_item(data: Mapping[str, Any]) -> MagicItem:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SpellDamage:
+    """The damage side of an SRD spell, for the CR calculator."""
+
+    name: str
+    level: int
+    by_slot: dict[int, str]  # slot level -> dice
+    by_character_level: dict[int, str]  # cantrips: caster level -> dice
+    area: bool
+    save: bool
+
+    def dice_at(self, slot: int = 0, caster_level: int = 1) -> str:
+        """Dice when cast with a slot of level ``slot`` (leveled spells) or at ``caster_level`` (cantrips)."""
+        if self.by_slot:
+            usable = [k for k in self.by_slot if k <= max(slot, self.level)]
+            return self.by_slot[max(usable)] if usable else self.by_slot[min(self.by_slot)]
+        usable = [k for k in self.by_character_level if k <= max(caster_level, 1)]
+        return self.by_character_level[max(usable)] if usable else ""
+
+
+def map_spell_damage(data: Mapping[str, Any]) -> SpellDamage | None:
+    damage = data.get("damage")
+    if not damage:
+        return None
+    return SpellDamage(
+        name=data["name"],
+        level=int(data.get("level", 0)),
+        by_slot={int(k): v.replace(" ", "") for k, v in damage.get("damage_at_slot_level", {}).items()},
+        by_character_level={
+            int(k): v.replace(" ", "") for k, v in damage.get("damage_at_character_level", {}).items()
+        },
+        area=bool(data.get("area_of_effect")),
+        save=bool(data.get("dc")),
+    )
+
+
 @dataclass(frozen=True, eq=False)  # identity hash: cached per loaded file
 class Srd:
     """The loaded SRD: stat blocks and magic items by index, plus the licence text."""
@@ -274,6 +333,7 @@ class Srd:
     monsters: Mapping[str, StatBlock]
     magic_items: Mapping[str, MagicItem]
     metadata: Mapping[str, str]
+    spell_damage: Mapping[str, SpellDamage]  # by lower-case spell name, damaging spells only
 
     @property
     def attribution(self) -> str:
@@ -297,7 +357,9 @@ class Srd:
 
 
 def _rows(con: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:
-    for (data,) in con.execute(f'SELECT data FROM "{table}" ORDER BY "index"'):  # noqa: S608 (fixed names)
+    for (data,) in con.execute(
+        f'SELECT data FROM "{table}" ORDER BY "index"'
+    ):  # table names are ours, never input
         yield json.loads(data)
 
 
@@ -308,9 +370,10 @@ def read_srd(path: Path) -> Srd:
         monsters = {m.index: m for m in map(map_monster, _rows(con, "monsters"))}
         items = {i.index: i for i in map(map_magic_item, _rows(con, "magic_items"))}
         metadata = dict(con.execute("SELECT key, value FROM metadata").fetchall())
+        spells = {s.name.lower(): s for s in map(map_spell_damage, _rows(con, "spells")) if s is not None}
     finally:
         con.close()
-    return Srd(path=path, monsters=monsters, magic_items=items, metadata=metadata)
+    return Srd(path=path, monsters=monsters, magic_items=items, metadata=metadata, spell_damage=spells)
 
 
 @lru_cache(maxsize=4)

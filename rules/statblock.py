@@ -107,7 +107,7 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class MultiattackPart:
-    """"two with its claws": the action's name and how many times it is used in one Multiattack."""
+    """ "two with its claws": the action's name and how many times it is used in one Multiattack."""
 
     action: str
     count: int
@@ -131,6 +131,28 @@ class Action:
     usage: Usage | None = None
     multiattack: tuple[tuple[MultiattackPart, ...], ...] = ()  # alternatives; the creature picks one
     legendary_cost: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SpellEntry:
+    """A spell a creature can cast: by slot (``per_day`` 0, not at will), at will, or N times a day."""
+
+    name: str
+    level: int
+    at_will: bool = False
+    per_day: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Spellcasting:
+    """A Spellcasting or Innate Spellcasting trait's numbers (the prose stays in ``traits``)."""
+
+    ability: Ability
+    save_dc: int
+    attack_bonus: int
+    caster_level: int  # 0 for innate casters
+    slots: dict[int, int]  # spell level -> slots
+    spells: tuple[SpellEntry, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +187,12 @@ class StatBlock:
     reactions: tuple[Action, ...] = ()
     legendary_actions: tuple[Action, ...] = ()
     legendary_actions_per_round: int = 0
-    spellcasting: tuple[str, ...] = field(default=())  # spell names, from the Spellcasting trait
+    spellcasting: tuple[Spellcasting, ...] = field(default=())
     source: str = ""  # "srd:<index>", "world:<id>"
 
     @property
     def challenge_display(self) -> str:
-        """"1/4", "1/2", "3": how the CR line prints."""
+        """ "1/4", "1/2", "3": how the CR line prints."""
         return format_cr(self.challenge_rating)
 
     @property
