@@ -57,6 +57,8 @@ class ServiceSpec:
     """More service names to list in reflection."""
     health_details: Callable[[Readiness], None] | None = None
     """Called whenever readiness changes (reason / degraded components), e.g. to surface a degraded state."""
+    server_credentials: grpc.ServerCredentials | None = None
+    """TLS credentials for the listening port (e.g. the gateway's public port); None = plaintext."""
 
 
 def server_options(settings: Settings) -> list[tuple[str, Any]]:
@@ -174,7 +176,10 @@ async def _start(
         wanted = settings.port_for(spec.name)
     else:
         raise ValueError(f"service {spec.name!r} has no configured port; pass port=")
-    bound = server.add_insecure_port(f"{settings.host}:{wanted}")
+    if spec.server_credentials is not None:
+        bound = server.add_secure_port(f"{settings.host}:{wanted}", spec.server_credentials)
+    else:
+        bound = server.add_insecure_port(f"{settings.host}:{wanted}")
     if bound == 0:
         raise OSError(f"could not bind {settings.host}:{wanted} for {spec.name}")
 
