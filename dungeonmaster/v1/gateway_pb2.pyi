@@ -302,12 +302,16 @@ class TurnDoneEvent(_message.Message):
     RECORDED_EVENT_IDS_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
     INFO_FIELD_NUMBER: _builtins.int
+    PLAN_REASONS_FIELD_NUMBER: _builtins.int
+    PLAN_SOURCE_FIELD_NUMBER: _builtins.int
     completion_tokens: _builtins.int
     """Narration tokens generated."""
     prompt_tokens: _builtins.int
     """Prompt tokens consumed."""
     replayed: _builtins.bool
     """True when the turn id had already been played and nothing new was recorded."""
+    plan_source: _builtins.str
+    """Who decided what the turn needed: "rules" (offline) or "model"."""
     @_builtins.property
     def timings_ms(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
         """Milliseconds per phase, e.g. "retrieval", "model", "recording"."""
@@ -320,6 +324,10 @@ class TurnDoneEvent(_message.Message):
     def info(self) -> _common_pb2.GenerationInfo:
         """Narration backend."""
 
+    @_builtins.property
+    def plan_reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Why the turn built what it built, e.g. "starts a fight ('attack')"."""
+
     def __init__(
         self,
         *,
@@ -329,14 +337,44 @@ class TurnDoneEvent(_message.Message):
         recorded_event_ids: _abc.Iterable[_builtins.str] | None = ...,
         replayed: _builtins.bool = ...,
         info: _common_pb2.GenerationInfo | None = ...,
+        plan_reasons: _abc.Iterable[_builtins.str] | None = ...,
+        plan_source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["info", b"info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_tokens", b"completion_tokens", "info", b"info", "prompt_tokens", b"prompt_tokens", "recorded_event_ids", b"recorded_event_ids", "replayed", b"replayed", "timings_ms", b"timings_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_tokens", b"completion_tokens", "info", b"info", "plan_reasons", b"plan_reasons", "plan_source", b"plan_source", "prompt_tokens", b"prompt_tokens", "recorded_event_ids", b"recorded_event_ids", "replayed", b"replayed", "timings_ms", b"timings_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TurnDoneEvent: _TypeAlias = TurnDoneEvent  # noqa: Y015
+
+@_typing.final
+class TurnContextEvent(_message.Message):
+    """The context the narration of the turn was grounded in, retrieved for the caller's audience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PIECES_FIELD_NUMBER: _builtins.int
+    DEGRADED_FIELD_NUMBER: _builtins.int
+    degraded: _builtins.bool
+    """True when the vector index could not be searched and only keyword search was used."""
+    @_builtins.property
+    def pieces(self) -> _containers.RepeatedCompositeFieldContainer[_memory_pb2.ContextPiece]:
+        """Pieces, in the order given to the narrator: pinned facts, lore, campaign facts, character states, recent events."""
+
+    def __init__(
+        self,
+        *,
+        pieces: _abc.Iterable[_memory_pb2.ContextPiece] | None = ...,
+        degraded: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "pieces", b"pieces"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TurnContextEvent: _TypeAlias = TurnContextEvent  # noqa: Y015
 
 @_typing.final
 class PlayTurnResponse(_message.Message):
@@ -353,6 +391,7 @@ class PlayTurnResponse(_message.Message):
     STATE_CHANGE_FIELD_NUMBER: _builtins.int
     WARNING_FIELD_NUMBER: _builtins.int
     DONE_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Sequence number of this event, from 0."""
     @_builtins.property
@@ -387,6 +426,10 @@ class PlayTurnResponse(_message.Message):
     def done(self) -> Global___TurnDoneEvent:
         """The end."""
 
+    @_builtins.property
+    def context(self) -> Global___TurnContextEvent:
+        """The context used (sent before the narration)."""
+
     def __init__(
         self,
         *,
@@ -399,12 +442,13 @@ class PlayTurnResponse(_message.Message):
         state_change: Global___StateChangeEvent | None = ...,
         warning: Global___WarningEvent | None = ...,
         done: Global___TurnDoneEvent | None = ...,
+        context: Global___TurnContextEvent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "sequence", b"sequence", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "sequence", b"sequence", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["narration", "encounter", "npc", "item", "image", "state_change", "warning", "done"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["narration", "encounter", "npc", "item", "image", "state_change", "warning", "done", "context"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
