@@ -25,6 +25,7 @@ from encounter_svc.models import (
     Encounter,
     EncounterKind,
     EncounterRequest,
+    Hazard,
     Prose,
     check_kind,
 )
@@ -74,9 +75,10 @@ def encounter_id(request: EncounterRequest, seed: int) -> str:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     shape: Shape | None
-    pool: Pool
+    pool: Pool  # where followers (and everyone, unless leader_pool is set) come from
     notes: tuple[str, ...]
     unmet_reason: str
+    leader_pool: Pool | None = None
 
 
 def _theme_words(theme: str) -> tuple[str, ...]:
@@ -108,29 +110,39 @@ def _plan(
     use_mult = difficulty not in DIFFICULTIES_2024
     words = _theme_words(theme)
     notes: list[str] = []
-    pools: list[tuple[str, Pool]] = []
+    themed_pool: Pool | None = None
     if words:
-        themed = pool.filtered([m for m in pool.monsters if _matches(m, words)])
-        if themed.monsters:
-            pools.append(("theme", themed))
-        else:
+        themed_pool = pool.filtered([m for m in pool.monsters if _matches(m, words)])
+        if not themed_pool.monsters:
+            themed_pool = None
             notes.append(f"no creature of this terrain matches the theme {theme!r}; theme ignored")
-    pools.append(("all", pool))
-    for label, candidates in pools:
-        for relax in _RELAXATIONS:
-            cap = _cr_cap(levels, difficulty, relax)
-            capped = candidates.capped(XP_BY_CR[cap])
-            shapes = feasible_shapes(capped.xps, band, len(levels), max_creatures, use_mult)
+    for relax in _RELAXATIONS:
+        cap = _cr_cap(levels, difficulty, relax)
+        capped = pool.capped(XP_BY_CR[cap])
+        # 1. the theme alone; 2. a themed leader with other creatures of the terrain; 3. anything.
+        attempts: list[tuple[str, Pool, Pool | None]] = []
+        if themed_pool is not None:
+            themed = themed_pool.capped(XP_BY_CR[cap])
+            attempts += [("theme", themed, None), ("theme-led", capped, themed)]
+        attempts.append(("all", capped, None))
+        for label, candidates, leaders in attempts:
+            if leaders is not None and not leaders.xps:
+                continue
+            shapes = feasible_shapes(
+                candidates.xps, band, len(levels), max_creatures, use_mult, leaders.xps if leaders else None
+            )
             if not shapes:
                 continue
             if relax:
                 notes.append(
                     f"no group under CR {format_cr(_cr_cap(levels, difficulty, 0))} fits; cap raised"
                 )
-            if label == "all" and words and pools[0][0] == "theme":
-                notes.append(f"the theme {theme!r} alone cannot fill the band; other creatures added")
+            if label == "theme-led":
+                notes.append(f"the theme {theme!r} leads; other creatures of the terrain fill the band")
+            elif label == "all" and themed_pool is not None:
+                notes.append(f"the theme {theme!r} cannot fill the band; other creatures chosen")
             notes.append(f"creatures capped at CR {format_cr(cap)}")
-            return _Plan(_choose(shapes, len(levels), rng), capped, tuple(notes), "")
+            return _Plan(_choose(shapes, len(levels), rng), candidates, tuple(notes), "", leaders)
     closest = closest_shape(pool.xps, band, len(levels), max_creatures, use_mult)
     what = "adjusted" if use_mult else "raw"
     reason = (
@@ -162,11 +174,14 @@ def _pick(candidates: Sequence[StatBlock], rng: random.Random, like: StatBlock |
     return rng.choice(list(candidates))
 
 
-def _groups(shape: Shape, pool: Pool, rng: random.Random) -> tuple[CreatureGroup, ...]:
+def _groups(
+    shape: Shape, pool: Pool, rng: random.Random, leader_pool: Pool | None = None
+) -> tuple[CreatureGroup, ...]:
     groups: list[CreatureGroup] = []
     leader: StatBlock | None = None
     for i, (xp, count) in enumerate(shape.slots):
-        block = _pick(pool.by_xp[xp], rng, like=leader)
+        source = leader_pool if leader_pool is not None and i == 0 else pool
+        block = _pick(source.by_xp[xp], rng, like=leader)
         is_leader = shape.kind == "leader" and i == 0
         groups.append(CreatureGroup(count=count, stat_block=block, role=role_of(block, leader=is_leader)))
         leader = leader or block
@@ -217,7 +232,7 @@ def build_encounter(request: EncounterRequest, bestiary: Bestiary | None = None)
     notes: list[str] = []
     unmet = ""
     groups: tuple[CreatureGroup, ...] = ()
-    hazard_list: tuple[hazards.Hazard, ...] = ()
+    hazard_list: tuple[Hazard, ...] = ()
     stakes = None
     if kind is EncounterKind.HAZARD:
         hazard_list = hazards.hazards_for(terrains, levels, difficulty, rng_for(seed, "hazards"))
@@ -228,7 +243,7 @@ def build_encounter(request: EncounterRequest, bestiary: Bestiary | None = None)
         notes.extend(plan.notes)
         unmet = plan.unmet_reason
         if plan.shape is not None:
-            groups = _groups(plan.shape, plan.pool, rng_for(seed, "creatures"))
+            groups = _groups(plan.shape, plan.pool, rng_for(seed, "creatures"), plan.leader_pool)
         if kind is EncounterKind.SOCIAL:
             stakes = social.stakes_for(groups, levels, difficulty, rng_for(seed, "social"))
     xp = evaluate(levels, [g.stat_block.xp for g in groups for _ in range(g.count)]) if groups else None

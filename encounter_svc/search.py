@@ -37,16 +37,26 @@ def shape_value(slots: Sequence[tuple[int, int]], party_size: int, use_multiplie
 
 
 def feasible_shapes(
-    xps: Sequence[int], band: tuple[int, int], party_size: int, max_creatures: int, use_multiplier: bool
+    xps: Sequence[int],
+    band: tuple[int, int],
+    party_size: int,
+    max_creatures: int,
+    use_multiplier: bool,
+    leader_xps: Sequence[int] | None = None,
 ) -> list[Shape]:
-    """Every shape of at most ``max_creatures`` whose value lies in ``band`` = [low, high)."""
+    """Every shape of at most ``max_creatures`` whose value lies in ``band`` = [low, high).
+
+    With ``leader_xps`` only "leader" shapes are returned, their leaders drawn from those values (a themed
+    creature leading others of the terrain).
+    """
     low, high = band
     out: list[Shape] = []
+    leaders_from = xps if leader_xps is None else leader_xps
     for n in range(1, max_creatures + 1):
         mult = encounter_multiplier(n, party_size) if use_multiplier else 1.0
         raw_low, raw_high = low / mult, high / mult
         # Same XP for all n: raw = x * n.
-        i0 = bisect.bisect_left(xps, raw_low / n - 1)
+        i0 = bisect.bisect_left(xps, raw_low / n - 1) if leader_xps is None else len(xps)
         for x in xps[i0:]:
             if x * n >= raw_high + 1:
                 break
@@ -58,7 +68,7 @@ def feasible_shapes(
             followers = n - leaders
             if followers < 1:
                 continue
-            for xl in xps:
+            for xl in leaders_from:
                 if xl * leaders >= raw_high:
                     break
                 f_low = (raw_low - xl * leaders) / followers

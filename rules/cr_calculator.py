@@ -159,7 +159,10 @@ def _routines(block: StatBlock) -> tuple[list[tuple[float, Action | None]], list
         dmg = _effective_damage(act)
         if dmg <= 0:
             continue
-        (limited if act.usage is not None else at_will).append((dmg, act))  # type: ignore[arg-type]
+        if act.usage is not None:
+            limited.append((dmg, act))
+        else:
+            at_will.append((dmg, act))
     return at_will, limited
 
 

@@ -98,7 +98,9 @@ class _Stringifier(d20.SimpleStringifier):  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__()
-        self._nodes = {**self._nodes, _SeededDice: self._str_dice, _SeededDie: self._str_die}
+        nodes: dict[Any, Any] = dict(self._nodes)  # type: ignore[has-type]  # untyped base class
+        nodes.update({_SeededDice: self._str_dice, _SeededDie: self._str_die})
+        self._nodes = nodes
 
 
 @dataclass(frozen=True, slots=True)

@@ -392,9 +392,11 @@ def check_terrain(name: str, field: str = "terrain") -> Terrain:
 
 
 def check_terrains(names: Sequence[str] | str, field: str = "terrain") -> tuple[Terrain, ...]:
-    """Parse one terrain or a list (a region's terrains); naming ``terrain[i]`` for a bad entry."""
+    """Parse one terrain or a list (a region's terrains); a bad entry of a longer list is ``terrain[i]``."""
     if isinstance(names, str):
         return (check_terrain(names, field),)
+    if len(names) == 1:
+        return (check_terrain(names[0], field),)
     if not names:
         raise InvalidArgument([(field, "give a terrain or a region with at least one terrain")])
     out: list[Terrain] = []
