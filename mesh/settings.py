@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         "", description="Local sentence-transformers model directory; empty = the packaged all-MiniLM-L6-v2."
     )
+    srd_path: str = Field(
+        "",
+        description="SRD 5.1 SQLite file (or a folder holding dnd5e-2014-en-*.sqlite3) for the rules package; "
+        "empty = rules/data/srd/ as fetched by `make setup`. rules.srd reads DM_SRD_PATH itself.",
+    )
 
     # --- lore ------------------------------------------------------------------------------------------------
     worlds_dir: Path = Field(
@@ -412,7 +417,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         *(f"{s}_metrics_port" for s in SERVICES),
         *(f"{s}_addr" for s in SERVICES),
     ),
-    "storage": ("data_dir", "database_url", "milvus_uri", "embedding_model"),
+    "storage": ("data_dir", "database_url", "milvus_uri", "embedding_model", "srd_path"),
     "lore": ("worlds_dir", "default_world"),
     "text": (
         "vllm_urls",
