@@ -37,7 +37,10 @@ def _cell(band: tuple[int, int], size: int, seconds: float, seed0: int) -> list[
         level, difficulty, terrain = next(combos)
         seed += 1
         req = EncounterRequest(
-            party=(PartyMember(level),) * size, terrains=(terrain.value,), difficulty=difficulty.value, seed=seed
+            party=(PartyMember(level),) * size,
+            terrains=(terrain.value,),
+            difficulty=difficulty.value,
+            seed=seed,
         )
         start = time.perf_counter()
         generate_encounter(req)
@@ -49,7 +52,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="total time budget")
     args = parser.parse_args()
-    generate_encounter(EncounterRequest(party=(PartyMember(1),), terrains=("forest",), difficulty="easy", seed=1))
+    generate_encounter(
+        EncounterRequest(party=(PartyMember(1),), terrains=("forest",), difficulty="easy", seed=1)
+    )
     per_cell = args.seconds / (len(LEVEL_BANDS) * len(PARTY_SIZES))
     every: list[float] = []
     print(f"{'levels':>8} {'party':>5} {'n':>7} {'enc/s':>8} {'p50 ms':>8} {'p99 ms':>8}")

@@ -85,6 +85,38 @@ class Bestiary:
             return self._world[index][1]
         return terrains_of(index)
 
+    def list_monsters(
+        self, terrain: str = "", min_cr: float = 0.0, max_cr: float = 0.0
+    ) -> tuple[StatBlock, ...]:
+        """ListMonsters: SRD and world creatures, optionally of one terrain and a CR range (max 0 = none),
+        ordered by CR then name."""
+        violations: list[tuple[str, str]] = []
+        if min_cr < 0:
+            violations.append(("min_challenge_rating", f"must not be negative, got {min_cr}"))
+        if max_cr < 0 or (max_cr and max_cr < min_cr):
+            violations.append(("max_challenge_rating", f"must be 0 (no maximum) or at least {min_cr}"))
+        where = None
+        if terrain.strip():
+            try:
+                where = check_terrain(terrain)
+            except InvalidArgument as exc:
+                violations = exc.violations + violations
+        if violations:
+            raise InvalidArgument(violations)
+        blocks = [*self.srd.monsters.values(), *(b for b, _ in self._world.values())]
+        return tuple(
+            sorted(
+                (
+                    b
+                    for b in blocks
+                    if b.challenge_rating >= min_cr
+                    and (not max_cr or b.challenge_rating <= max_cr)
+                    and (where is None or where in self.terrains(b.index))
+                ),
+                key=lambda b: (b.challenge_rating, b.name),
+            )
+        )
+
     def pool(self, terrains: Iterable[Terrain]) -> Pool:
         """Creatures found in any of ``terrains`` (cached per terrain set)."""
         key = frozenset(terrains)

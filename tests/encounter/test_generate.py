@@ -257,3 +257,18 @@ def test_all_bad_fields_reported_at_once() -> None:
         "terrain",
         "difficulty",
     ]
+
+
+def test_list_monsters_by_terrain_and_cr() -> None:
+    bestiary = Bestiary(load_srd(), [WorldCreature("Ice Troll", 6, ("arctic",), "troll")])
+    arctic = bestiary.list_monsters("arctic", 5, 8)
+    assert arctic and all(5 <= m.challenge_rating <= 8 for m in arctic)
+    assert [m.challenge_rating for m in arctic] == sorted(m.challenge_rating for m in arctic)
+    assert "Ice Troll" in [m.name for m in arctic] and "Mammoth" in [m.name for m in arctic]
+    assert len(bestiary.list_monsters()) == 335
+    with pytest.raises(InvalidArgument) as err:
+        bestiary.list_monsters("moon", 3, 1)
+    assert [f for f, _ in err.value.violations] == ["terrain", "max_challenge_rating"]
+    with pytest.raises(InvalidArgument) as err:
+        bestiary.list_monsters("", 3, 1)
+    assert err.value.violations[0][0] == "max_challenge_rating"
