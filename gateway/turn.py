@@ -1,0 +1,611 @@
+"""A whole turn: screen, remember, retrieve, plan, build and narrate concurrently, record, report.
+
+The order of work: the player's action is recorded (its idempotency key tells a replay from a new turn) while
+the campaign and the context are fetched; then narration streams while the encounter, NPC and item the plan
+calls for are built concurrently, and a picture is requested in the background. Narration chunks and built
+things are yielded as they arrive. Memory and narration are required: their failure fails the turn. The
+builders and the image are optional: their failure becomes a warning and the turn goes on.
+
+No gRPC here: the services are reached through the ``Services`` protocol and fail with ``mesh.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from google.protobuf import message as pb_message
+
+from dungeonmaster.v1 import (
+    common_pb2,
+    encounter_pb2,
+    item_pb2,
+    memory_pb2,
+    narrative_pb2,
+    npc_pb2,
+    visual_pb2,
+)
+from gateway.planner import Planner, TurnPlan
+from mesh import errors
+
+log = logging.getLogger("gateway.turn")
+
+DIFFICULTIES: dict[str, encounter_pb2.Difficulty.ValueType] = {
+    "easy": encounter_pb2.DIFFICULTY_EASY,
+    "medium": encounter_pb2.DIFFICULTY_MEDIUM,
+    "hard": encounter_pb2.DIFFICULTY_HARD,
+    "deadly": encounter_pb2.DIFFICULTY_DEADLY,
+}
+
+#: How many pages of narration events a replay searches for the stored narration (100 events each).
+REPLAY_PAGES = 5
+
+
+class Services(Protocol):
+    """What a turn needs from the mesh (implemented over gRPC by ``gateway.clients.ServiceClients``)."""
+
+    async def get_campaign(self, campaign_id: str) -> memory_pb2.Campaign: ...
+    async def retrieve(
+        self, request: memory_pb2.RetrieveContextRequest
+    ) -> memory_pb2.RetrieveContextResponse: ...
+    async def record_event(
+        self, request: memory_pb2.RecordEventRequest
+    ) -> memory_pb2.RecordEventResponse: ...
+    async def list_events(self, request: memory_pb2.ListEventsRequest) -> memory_pb2.ListEventsResponse: ...
+    def narrate(
+        self, request: narrative_pb2.NarrateRequest
+    ) -> AsyncIterator[narrative_pb2.NarrateResponse]: ...
+    async def generate_encounter(
+        self, request: encounter_pb2.GenerateEncounterRequest
+    ) -> encounter_pb2.GenerateEncounterResponse: ...
+    async def generate_npc(self, request: npc_pb2.GenerateNpcRequest) -> npc_pb2.GenerateNpcResponse: ...
+    async def generate_item(self, request: item_pb2.GenerateItemRequest) -> item_pb2.GenerateItemResponse: ...
+    async def generate_image(
+        self, request: visual_pb2.GenerateImageRequest
+    ) -> visual_pb2.GenerateImageResponse: ...
+
+
+# --- events a turn yields --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContextUsed:
+    """The context the narration was given."""
+
+    pieces: tuple[memory_pb2.ContextPiece, ...]
+    degraded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Narration:
+    """A narration chunk."""
+
+    text: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """Something built for the turn: kind is "encounter", "npc", "item" or "image"."""
+
+    kind: str
+    payload: pb_message.Message
+    ref: str = ""
+    """The NPC's memory character id, or the image's SHA-256."""
+
+
+@dataclass(frozen=True, slots=True)
+class Warning:
+    """An optional part failed."""
+
+    component: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The end of the turn."""
+
+    completion_tokens: int
+    prompt_tokens: int
+    timings_ms: dict[str, float]
+    recorded_event_ids: tuple[str, ...]
+    replayed: bool
+    info: common_pb2.GenerationInfo
+    plan_reasons: tuple[str, ...] = ()
+    plan_source: str = ""
+
+
+TurnEvent = ContextUsed | Narration | Built | Warning | Done
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSettings:
+    """The knobs of a turn (from ``mesh.settings``)."""
+
+    token_budget: int = 1500
+    recent_events: int = 8
+    default_terrain: str = "grassland"
+
+
+@dataclass
+class _Outcome:
+    """What the concurrent parts of a turn produced, for recording and the done event."""
+
+    narration: list[str] = field(default_factory=list)
+    info: common_pb2.GenerationInfo = field(default_factory=common_pb2.GenerationInfo)
+    encounter: encounter_pb2.Encounter | None = None
+    npc: npc_pb2.Npc | None = None
+    npc_character_id: str = ""
+    item: item_pb2.MagicItem | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    plan: TurnPlan | None = None
+
+
+def derive_seed(seed: int, part: str) -> int:
+    """A per-part seed from the turn's seed, so each builder is deterministic and independent."""
+    digest = hashlib.sha256(f"{seed}:{part}".encode()).digest()
+    return int.from_bytes(digest[:7], "big") or 1
+
+
+def rarity_for(party: common_pb2.Party, seed: int) -> item_pb2.Rarity.ValueType:
+    """An item rarity fitting the party's average level (DMG treasure bands), picked by the seed."""
+    levels = [m.level for m in party.members if m.level > 0]
+    level = sum(levels) / len(levels) if levels else 1
+    if level <= 4:
+        band = (item_pb2.RARITY_COMMON, item_pb2.RARITY_UNCOMMON)
+    elif level <= 10:
+        band = (item_pb2.RARITY_UNCOMMON, item_pb2.RARITY_RARE)
+    elif level <= 16:
+        band = (item_pb2.RARITY_RARE, item_pb2.RARITY_VERY_RARE)
+    else:
+        band = (item_pb2.RARITY_VERY_RARE, item_pb2.RARITY_LEGENDARY)
+    return band[seed % 2]
+
+
+def player_safe_npc(npc: npc_pb2.Npc) -> npc_pb2.Npc:
+    """A copy of an NPC without its DM-only secrets."""
+    safe = npc_pb2.Npc()
+    safe.CopyFrom(npc)
+    del safe.secrets[:]
+    return safe
+
+
+class TurnRunner:
+    """Plays turns against the services."""
+
+    def __init__(self, services: Services, planner: Planner, settings: TurnSettings | None = None) -> None:
+        self.services = services
+        self.planner = planner
+        self.settings = settings or TurnSettings()
+        self._worlds: dict[str, str] = {}
+
+    async def world_of(self, campaign_id: str) -> str:
+        """The campaign's world id (cached: a campaign never changes world)."""
+        world = self._worlds.get(campaign_id)
+        if world is None:
+            campaign = await self.services.get_campaign(campaign_id)
+            world = self._worlds[campaign_id] = campaign.world_id
+            if len(self._worlds) > 10_000:
+                self._worlds.pop(next(iter(self._worlds)))
+        return world
+
+    async def play(self, req: Any, role: str) -> AsyncIterator[TurnEvent]:
+        """Play ``req`` (a validated ``PlayTurnRequest``) for a caller of ``role``; yields the turn's events."""
+        started = time.perf_counter()
+        dm = role in ("dm", "service")
+        audience = common_pb2.AUDIENCE_DM if dm else common_pb2.AUDIENCE_PLAYER
+        seed = req.seed or secrets.randbelow(2**31 - 1) + 1
+        out = _Outcome()
+
+        # 1. remember the action (a duplicate means a replay), find the world, retrieve the context.
+        t0 = time.perf_counter()
+        action_req = memory_pb2.RecordEventRequest(
+            campaign_id=req.campaign_id,
+            request_id=f"{req.turn_id}/action",
+            event=memory_pb2.Event(
+                session_id=req.session_id,
+                kind=memory_pb2.EVENT_KIND_PLAYER_ACTION,
+                actor=req.actor,
+                content=req.input,
+                audience=common_pb2.AUDIENCE_PLAYER,
+                metadata_json=json.dumps({"turn_id": req.turn_id}),
+            ),
+        )
+        world_id, action, context = await _gather(
+            self.world_of(req.campaign_id),
+            self.services.record_event(action_req),
+            self.services.retrieve(
+                memory_pb2.RetrieveContextRequest(
+                    campaign_id=req.campaign_id,
+                    query=req.input,
+                    token_budget=self.settings.token_budget,
+                    audience=audience,
+                    character_ids=list(req.character_ids),
+                    recent_events=self.settings.recent_events,
+                )
+            ),
+        )
+        out.timings["retrieval"] = _ms(t0)
+        recorded = [action.event.id]
+
+        if action.duplicate:
+            stored = await self._stored_narration(req)
+            if stored is not None:
+                yield Narration(stored.content, 0)
+                out.timings["total"] = _ms(started)
+                yield Done(0, 0, out.timings, (action.event.id, stored.id), True, common_pb2.GenerationInfo())
+                return
+
+        pieces = (
+            *context.pinned,
+            *context.lore,
+            *context.campaign,
+            *context.character_states,
+            *context.recent_events,
+        )
+        yield ContextUsed(tuple(pieces), context.degraded)
+
+        # 2. narrate and build concurrently; events go through one queue in arrival order.
+        queue: asyncio.Queue[TurnEvent | _Failure | _End] = asyncio.Queue()
+        tasks: list[asyncio.Task[None]] = []
+        npc_ready: asyncio.Future[npc_pb2.Npc | None] = asyncio.get_running_loop().create_future()
+
+        def spawn(coro: Awaitable[None], name: str) -> None:
+            tasks.append(asyncio.ensure_future(_producer(coro, queue, name)))
+            pending.add(name)
+
+        pending: set[str] = set()
+
+        narrate_req = narrative_pb2.NarrateRequest(
+            world_id=world_id,
+            session_id=req.session_id,
+            action=req.input,
+            actor=req.actor,
+            character_ids=list(req.character_ids),
+            context=pieces,
+            max_tokens=req.max_tokens or 300,
+            seed=derive_seed(seed, "narration"),
+            audience=audience,
+        )
+        spawn(self._narrate(narrate_req, out, queue), "narration")
+        spawn(self._build(req, world_id, seed, dm, out, queue, npc_ready), "builders")
+        if req.want_image:
+            spawn(self._image(req, world_id, seed, npc_ready, out, queue), "image")
+        recorded_turn = False
+        try:
+            while pending:
+                event = await queue.get()
+                if isinstance(event, _End):
+                    pending.discard(event.name)
+                    if not recorded_turn and not pending & {"narration", "builders"}:
+                        # Narration and builders are done: record the turn, even while a picture is still coming.
+                        recorded.extend(await self._record(req, out))
+                        recorded_turn = True
+                    continue
+                if isinstance(event, _Failure):
+                    raise event.error
+                yield event
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            if not npc_ready.done():
+                npc_ready.cancel()
+
+        out.timings["total"] = _ms(started)
+        yield Done(
+            completion_tokens=out.info.completion_tokens,
+            prompt_tokens=out.info.prompt_tokens,
+            timings_ms=out.timings,
+            recorded_event_ids=tuple(recorded),
+            replayed=False,
+            info=out.info,
+            plan_reasons=out.plan.reasons if out.plan else (),
+            plan_source=out.plan.source if out.plan else "",
+        )
+
+    # --- parts ---------------------------------------------------------------------------------------------
+
+    async def _narrate(
+        self, request: narrative_pb2.NarrateRequest, out: _Outcome, queue: asyncio.Queue[Any]
+    ) -> None:
+        t0 = time.perf_counter()
+        index = 0
+        async for reply in self.services.narrate(request):
+            if reply.text:
+                out.narration.append(reply.text)
+                await queue.put(Narration(reply.text, index))
+                index += 1
+            if reply.done:
+                out.info.CopyFrom(reply.info)
+        out.timings["model"] = _ms(t0)
+
+    async def _build(
+        self,
+        req: Any,
+        world_id: str,
+        seed: int,
+        dm: bool,
+        out: _Outcome,
+        queue: asyncio.Queue[Any],
+        npc_ready: asyncio.Future[npc_pb2.Npc | None],
+    ) -> None:
+        t0 = time.perf_counter()
+        plan = await self.planner.plan(req.input, derive_seed(seed, "plan"))
+        out.timings["planning"] = _ms(t0)
+        out.plan = plan
+        if not plan.npc and not npc_ready.done():
+            npc_ready.set_result(None)
+        parts: list[Awaitable[None]] = []
+        if plan.encounter:
+            parts.append(
+                self._optional(
+                    "encounter", self._encounter(req, world_id, seed, plan, out, queue), queue, out
+                )
+            )
+        if plan.npc:
+            parts.append(
+                self._optional(
+                    "npc", self._npc(req, world_id, seed, plan, dm, out, queue, npc_ready), queue, out
+                )
+            )
+        if plan.item:
+            parts.append(self._optional("item", self._item(req, world_id, seed, out, queue), queue, out))
+        try:
+            await asyncio.gather(*parts)
+        finally:
+            if not npc_ready.done():
+                npc_ready.set_result(out.npc)
+
+    async def _optional(
+        self, component: str, work: Awaitable[None], queue: asyncio.Queue[Any], out: _Outcome
+    ) -> None:
+        """Run an optional part; a failure becomes a warning event instead of failing the turn."""
+        t0 = time.perf_counter()
+        try:
+            await work
+        except errors.DomainError as exc:
+            log.warning("turn part %s failed: %s", component, exc.message)
+            await queue.put(Warning(component, exc.message))
+        except Exception as exc:
+            log.exception("turn part %s failed", component)
+            await queue.put(Warning(component, f"{component} failed: {type(exc).__name__}"))
+        finally:
+            out.timings[component] = _ms(t0)
+
+    async def _encounter(
+        self, req: Any, world_id: str, seed: int, plan: TurnPlan, out: _Outcome, queue: asyncio.Queue[Any]
+    ) -> None:
+        if not req.party.members:
+            raise errors.FailedPrecondition(
+                "an encounter needs the party (PlayTurnRequest.party) to be sized"
+            )
+        reply = await self.services.generate_encounter(
+            encounter_pb2.GenerateEncounterRequest(
+                party=req.party,
+                terrain=plan.terrain or self.settings.default_terrain,
+                world_id=world_id,
+                difficulty=DIFFICULTIES.get(plan.difficulty, encounter_pb2.DIFFICULTY_MEDIUM),
+                theme=plan.theme,
+                seed=derive_seed(seed, "encounter"),
+            )
+        )
+        out.encounter = reply.encounter
+        await queue.put(Built("encounter", reply.encounter))
+
+    async def _npc(
+        self,
+        req: Any,
+        world_id: str,
+        seed: int,
+        plan: TurnPlan,
+        dm: bool,
+        out: _Outcome,
+        queue: asyncio.Queue[Any],
+        npc_ready: asyncio.Future[npc_pb2.Npc | None],
+    ) -> None:
+        request = npc_pb2.GenerateNpcRequest(
+            world_id=world_id,
+            archetype=plan.npc_archetype,
+            seed=derive_seed(seed, "npc"),
+            campaign_id=req.campaign_id,
+            save=True,
+        )
+        try:
+            reply = await self.services.generate_npc(request)
+        except errors.InvalidArgument:
+            if not plan.npc_archetype:
+                raise
+            request.archetype = ""  # this world has no such archetype: let the seed choose one
+            reply = await self.services.generate_npc(request)
+        out.npc, out.npc_character_id = reply.npc, reply.character_id
+        if not npc_ready.done():
+            npc_ready.set_result(reply.npc)
+        shown = reply.npc if dm else player_safe_npc(reply.npc)
+        await queue.put(Built("npc", shown, reply.character_id))
+
+    async def _item(
+        self, req: Any, world_id: str, seed: int, out: _Outcome, queue: asyncio.Queue[Any]
+    ) -> None:
+        part_seed = derive_seed(seed, "item")
+        reply = await self.services.generate_item(
+            item_pb2.GenerateItemRequest(
+                world_id=world_id, rarity=rarity_for(req.party, part_seed), seed=part_seed
+            )
+        )
+        out.item = reply.item
+        await queue.put(Built("item", reply.item))
+
+    async def _image(
+        self,
+        req: Any,
+        world_id: str,
+        seed: int,
+        npc_ready: asyncio.Future[npc_pb2.Npc | None],
+        out: _Outcome,
+        queue: asyncio.Queue[Any],
+    ) -> None:
+        """A portrait of the NPC met, else a picture of the scene; a failure is a warning."""
+        t0 = time.perf_counter()
+        try:
+            npc = await asyncio.shield(npc_ready)
+            if npc is not None:
+                spec = visual_pb2.ImageSpec(
+                    kind=visual_pb2.IMAGE_KIND_PORTRAIT, prompt=f"{npc.name}, {npc.description}"[:2000]
+                )
+            else:
+                spec = visual_pb2.ImageSpec(kind=visual_pb2.IMAGE_KIND_SCENE, prompt=req.input[:2000])
+            spec.world_id = world_id
+            spec.campaign_id = req.campaign_id
+            spec.seed = derive_seed(seed, "image")
+            reply = await self.services.generate_image(visual_pb2.GenerateImageRequest(spec=spec))
+            await queue.put(Built("image", reply.image, reply.image.sha256))
+        except errors.DomainError as exc:
+            await queue.put(Warning("visual", exc.message))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("turn image failed")
+            await queue.put(Warning("visual", f"image failed: {type(exc).__name__}"))
+        finally:
+            out.timings["image"] = _ms(t0)
+
+    async def _record(self, req: Any, out: _Outcome) -> list[str]:
+        """Record the narration and what was built, each idempotent under the turn id (required: memory)."""
+        t0 = time.perf_counter()
+        events: list[tuple[str, memory_pb2.EventKind.ValueType, str, dict[str, Any]]] = [
+            (
+                "narration",
+                memory_pb2.EVENT_KIND_DM_NARRATION,
+                "".join(out.narration),
+                {"turn_id": req.turn_id, "backend": out.info.backend, "seed": out.info.seed},
+            )
+        ]
+        if out.encounter is not None:
+            enc = out.encounter
+            events.append(
+                (
+                    "encounter",
+                    memory_pb2.EVENT_KIND_ENCOUNTER,
+                    f"{enc.title}: {enc.description}".strip(": "),
+                    {"turn_id": req.turn_id, "encounter_id": enc.id, "terrain": enc.terrain},
+                )
+            )
+        if out.npc is not None:
+            npc = out.npc
+            who = ", ".join(p for p in (npc.name, npc.title) if p)
+            events.append(
+                (
+                    "npc",
+                    memory_pb2.EVENT_KIND_NOTE,
+                    f"Met {who}: {npc.description}".strip(),
+                    {"turn_id": req.turn_id, "character_id": out.npc_character_id, "npc_id": npc.id},
+                )
+            )
+        if out.item is not None:
+            item = out.item
+            events.append(
+                (
+                    "item",
+                    memory_pb2.EVENT_KIND_NOTE,
+                    f"Found {item.name}: {item.description}".strip(),
+                    {"turn_id": req.turn_id, "item_id": item.id},
+                )
+            )
+        replies = await _gather(
+            *(
+                self.services.record_event(
+                    memory_pb2.RecordEventRequest(
+                        campaign_id=req.campaign_id,
+                        request_id=f"{req.turn_id}/{part}",
+                        event=memory_pb2.Event(
+                            session_id=req.session_id,
+                            kind=kind,
+                            actor="DM" if part == "narration" else req.actor,
+                            content=content,
+                            audience=common_pb2.AUDIENCE_PLAYER,
+                            metadata_json=json.dumps(meta),
+                        ),
+                    )
+                )
+                for part, kind, content, meta in events
+                if content
+            )
+        )
+        out.timings["recording"] = _ms(t0)
+        return [r.event.id for r in replies]
+
+    async def _stored_narration(self, req: Any) -> memory_pb2.Event | None:
+        """The narration recorded by an earlier play of this turn id, if it got that far."""
+        wanted = f"{req.turn_id}/narration"
+        token = ""
+        for _ in range(REPLAY_PAGES):
+            page = await self.services.list_events(
+                memory_pb2.ListEventsRequest(
+                    campaign_id=req.campaign_id,
+                    kinds=[memory_pb2.EVENT_KIND_DM_NARRATION],
+                    page_size=100,
+                    page_token=token,
+                    audience=common_pb2.AUDIENCE_PLAYER,
+                )
+            )
+            for event in page.events:
+                if event.request_id == wanted:
+                    return event
+            token = page.next_page_token
+            if not token:
+                break
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """A concurrent part of the turn has finished."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A required part failed: the turn fails with this error."""
+
+    error: BaseException
+
+
+async def _producer(work: Awaitable[None], queue: asyncio.Queue[Any], name: str) -> None:
+    """Run one concurrent part; always signal its end (None), and hand a failure to the consumer."""
+    try:
+        await work
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # the consumer re-raises it in the handler's task
+        await queue.put(_Failure(exc))
+    finally:
+        queue.put_nowait(_End(name))
+
+
+async def _gather(*aws: Awaitable[Any]) -> list[Any]:
+    """Like asyncio.gather, but the first failure cancels the rest (no orphaned downstream calls)."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000.0, 3)

@@ -1,0 +1,76 @@
+"""Fixtures for the gateway's fast tests: the fakes, API keys, and an in-process gateway in front of them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+
+from gateway.keys import hash_key
+from gateway.service import build_spec
+from mesh.server import RunningServer, start_server
+from mesh.settings import SERVICES, Settings
+from tests.gateway.fakes import FakeMesh
+
+#: key id -> (key, role, campaigns, rate_per_s, burst)
+KEYS: dict[str, tuple[str, str, list[str], float | None, int | None]] = {
+    "dm-all": ("dmk_test_dm_all", "dm", ["*"], None, None),
+    "dm-a": ("dmk_test_dm_a", "dm", ["camp-a"], None, None),
+    "player-a": ("dmk_test_player_a", "player", ["camp-a"], None, None),
+    "service-all": ("dmk_test_service", "service", ["*"], None, None),
+    "slow": ("dmk_test_slow", "dm", ["*"], 1.0, 2),
+}
+
+
+def key_settings() -> list[dict[str, Any]]:
+    return [
+        {"id": kid, "sha256": hash_key(key), "role": role, "campaigns": camps, "rate_per_s": rate, "burst": burst}
+        for kid, (key, role, camps, rate, burst) in KEYS.items()
+    ]
+
+
+def auth(key_id: str) -> tuple[tuple[str, str], ...]:
+    """Metadata presenting the test key ``key_id``."""
+    return (("authorization", f"Bearer {KEYS[key_id][0]}"),)
+
+
+def base_settings(**extra: Any) -> Settings:
+    values: dict[str, Any] = {f"{name}_metrics_port": 0 for name in SERVICES}
+    values.update(health_poll_s=0.05, grace_period_s=0.5, gateway_rate_per_s=1000.0, gateway_rate_burst=1000)
+    values.update(extra)
+    return Settings(**values)
+
+
+@dataclass
+class Rig:
+    """The fakes, the gateway in front of them, and a channel to the gateway."""
+
+    fakes: FakeMesh
+    gateway: RunningServer
+    channel: grpc.aio.Channel
+    settings: Settings
+
+    def raw(self, method: str, kind: str = "unary_unary") -> Any:
+        """A bytes-in, bytes-out callable for ``/pkg.Service/Method`` on the gateway."""
+        return getattr(self.channel, kind)(method)
+
+    async def wait_serving(self, want: bool = True, timeout: float = 5.0) -> None:
+        import asyncio
+
+        async with asyncio.timeout(timeout):
+            while self.gateway.monitor.current.ready != want:
+                await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    fake_settings = base_settings()
+    async with FakeMesh(fake_settings) as fakes:
+        addrs = {f"{name}_addr": addr for name, addr in fakes.addresses().items()}
+        settings = base_settings(gateway_api_keys=key_settings(), **addrs)
+        async with start_server(build_spec(settings), settings, port=0) as gateway:
+            async with grpc.aio.insecure_channel(gateway.address) as channel:
+                yield Rig(fakes, gateway, channel, settings)
