@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from mesh.errors import Unavailable
@@ -72,7 +72,7 @@ class TextModel(abc.ABC):
 
     # --- generation ------------------------------------------------------------------------------------------
     @abc.abstractmethod
-    def stream(self, prompt: Prompt, params: GenParams) -> AsyncIterator[Chunk]:
+    def stream(self, prompt: Prompt, params: GenParams) -> AsyncGenerator[Chunk, None]:
         """Yield the text as it is produced; the last chunk has ``done`` set and carries provenance."""
 
     async def complete(self, prompt: Prompt, params: GenParams) -> Completion:

@@ -15,7 +15,7 @@ import math
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +237,7 @@ class ProceduralBackend(TextModel):
         cut = text[: params.max_tokens * 4]
         return cut.rsplit(" ", 1)[0] if " " in cut else cut, "length"
 
-    async def stream(self, prompt: Prompt, params: GenParams) -> AsyncIterator[Chunk]:
+    async def stream(self, prompt: Prompt, params: GenParams) -> AsyncGenerator[Chunk, None]:
         params = params.with_seed()
         started = time.perf_counter()
         text, finish = self.write(prompt, params)

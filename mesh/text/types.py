@@ -37,6 +37,7 @@ class ContextItem:
     citation: str = ""
     score: float = 0.0
     priority: int = 5
+    audience: str = "player"
 
 
 @dataclass(frozen=True, slots=True)

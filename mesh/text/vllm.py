@@ -18,7 +18,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -427,7 +427,7 @@ class VLLMBackend(TextModel):
             telemetry.requests().labels(stream.endpoint.base_url, outcome).inc()
             await stream.response.aclose()
 
-    async def stream(self, prompt: Prompt, params: GenParams) -> AsyncIterator[Chunk]:
+    async def stream(self, prompt: Prompt, params: GenParams) -> AsyncGenerator[Chunk, None]:
         params = params.with_seed()
         started = time.perf_counter()
         deadline = self._deadline()

@@ -1,0 +1,170 @@
+"""Narrate: screen the action, gather context, stream the model's narration through the output guard.
+
+Context is the caller's pieces plus, when a campaign is given, what memory retrieves for the action; both are
+trimmed to the model's window. Input moderation and retrieval run concurrently. A blocked input is refused
+with its reason; a blocked output is cut where the guard stopped it and ends with a safe continuation
+(finish_reason "moderated"). If the model server is unavailable before the first token, the procedural writer
+narrates instead and the final message says so. With a campaign, the action and the narration are recorded as
+events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+
+from mesh import context as call_context
+from mesh.errors import Unavailable
+from mesh.moderation import Moderator
+from mesh.text import Chunk, GenParams, Prompt, Provenance, TextModel, build_prompt
+from mesh.text.procedural import ProceduralBackend, load_tables
+from narrative_svc.models import NarrationChunk, NarrationRequest, RetrievedContext
+from narrative_svc.ports import MemoryPort
+from narrative_svc.screening import Screening
+
+
+class Narrator:
+    """Streams narrations."""
+
+    def __init__(
+        self,
+        model: TextModel,
+        memory: MemoryPort,
+        moderator: Moderator | None,
+        *,
+        context_budget: int = 1024,
+        record_events: bool = True,
+    ) -> None:
+        self.model = model
+        self.memory = memory
+        self.moderator = moderator
+        self.context_budget = context_budget
+        self.record_events = record_events
+        self.procedural = ProceduralBackend(context_window=max(model.context_window, 2048))
+
+    async def _context(self, req: NarrationRequest) -> RetrievedContext:
+        if not req.campaign_id or self.context_budget <= 0:
+            return RetrievedContext(())
+        return await self.memory.retrieve_context(
+            world_id=req.world_id,
+            campaign_id=req.campaign_id,
+            query=req.action,
+            token_budget=self.context_budget,
+            audience=req.audience,
+            character_ids=req.character_ids,
+        )
+
+    async def narrate(self, req: NarrationRequest) -> AsyncIterator[NarrationChunk]:
+        """The narration stream: text chunks, then a final chunk with provenance and the finish reason."""
+        started = time.perf_counter()
+        screening = Screening(self.moderator, self.memory, req.campaign_id)
+        _, retrieved = await asyncio.gather(screening.check_input(req.action, "action"), self._context(req))
+        variables = {"action": req.action, "actor": req.actor, "tone": req.tone, "audience": req.audience}
+        prompt, max_tokens = build_prompt(
+            self.model,
+            "narrate",
+            variables,
+            (*req.context, *retrieved.items),
+            req.max_tokens,
+            overflow_field="action",
+        )
+        params = GenParams(max_tokens=max_tokens, temperature=req.temperature, seed=req.seed).with_seed()
+        guard = screening.guard(req.action)
+        parts: list[str] = []
+        index = 0
+        finish = ""
+        info: Provenance | None = None
+        try:
+            async for chunk in self._generate(prompt, params):
+                if chunk.done:
+                    info, finish = chunk.info, chunk.finish_reason
+                    break
+                text = chunk.text
+                if guard is not None:
+                    text, blocked = await guard.feed(chunk.text)
+                    if blocked is not None:
+                        screening.record(blocked)
+                        finish = "moderated"
+                        break
+                if text:
+                    yield NarrationChunk(text, index, context=prompt.context if index == 0 else ())
+                    parts.append(text)
+                    index += 1
+            if guard is not None and finish != "moderated":
+                rest, decision = await guard.finish()
+                screening.record(decision)
+                if decision.allowed:
+                    if rest:
+                        yield NarrationChunk(rest, index, context=prompt.context if index == 0 else ())
+                        parts.append(rest)
+                        index += 1
+                else:
+                    finish = "moderated"
+            if finish == "moderated":
+                safe = self._safe_continuation(params.seed)
+                text = ("\n\n" if parts else "") + safe
+                yield NarrationChunk(text, index, context=prompt.context if index == 0 else ())
+                parts.append(text)
+                index += 1
+            if info is None:  # the stream was cut by moderation before the model's final message
+                info = Provenance(self.model.backend, "", params.seed, self.model.backend == "procedural")
+            info.latency_ms = (time.perf_counter() - started) * 1000
+            if self.record_events and req.campaign_id:
+                await self._record(req, "".join(parts), info, finish)
+        finally:
+            await screening.drain()
+        yield NarrationChunk("", index, done=True, finish_reason=finish or "stop", info=info)
+
+    async def _generate(self, prompt: Prompt, params: GenParams) -> AsyncGenerator[Chunk, None]:
+        """The model's stream, or the procedural writer's when the model is unavailable before any text."""
+        stream = self.model.stream(prompt, params)
+        try:
+            first = await anext(stream)
+        except Unavailable:
+            await stream.aclose()
+            async for chunk in self.procedural.stream(prompt, params):
+                yield chunk
+            return
+        try:
+            yield first
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await stream.aclose()
+
+    @staticmethod
+    def _safe_continuation(seed: int) -> str:
+        options = load_tables("narration")["safe_continuations"]
+        return str(random.Random(f"safe:{seed}").choice(options))
+
+    async def _record(self, req: NarrationRequest, narration: str, info: Provenance, finish: str) -> None:
+        base = call_context.request_id() or uuid.uuid4().hex
+        meta = {
+            "backend": info.backend,
+            "model": info.model,
+            "seed": info.seed,
+            "procedural": info.procedural,
+        }
+        await self.memory.record_event(
+            campaign_id=req.campaign_id,
+            session_id=req.session_id,
+            kind="player_action",
+            actor=req.actor,
+            content=req.action,
+            audience="player",
+            metadata={},
+            request_id=f"{base}:action",
+        )
+        await self.memory.record_event(
+            campaign_id=req.campaign_id,
+            session_id=req.session_id,
+            kind="dm_narration",
+            actor="dm",
+            content=narration,
+            audience=req.audience,
+            metadata={**meta, "finish_reason": finish or "stop"},
+            request_id=f"{base}:narration",
+        )

@@ -1,0 +1,246 @@
+"""The NarrativeService servicer: validates requests, maps protos to domain values and back, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from dungeonmaster.v1 import common_pb2, memory_pb2, narrative_pb2, narrative_pb2_grpc
+from mesh.errors import Violations
+from mesh.health import Readiness
+from mesh.moderation import Moderator, get_moderator
+from mesh.server import ServiceSpec
+from mesh.settings import Settings
+from mesh.text import ContextItem, Provenance, TextModel, get_text_model
+from narrative_svc.memory_client import (
+    SOURCE_ENUM,
+    GrpcMemory,
+    audience_enum,
+    event_to_proto,
+    item_from_piece,
+)
+from narrative_svc.models import PRIORITY, NarrationRequest, SummaryRequest, TwistRequest
+from narrative_svc.narrator import Narrator
+from narrative_svc.ports import MemoryPort
+from narrative_svc.summaries import Summarizer
+from narrative_svc.twists import TwistWriter
+
+SERVICE_NAME = narrative_pb2.DESCRIPTOR.services_by_name["NarrativeService"].full_name
+MAX_TOKENS = 4096
+MAX_TEXT = 4000
+
+
+def info_proto(info: Provenance | None) -> common_pb2.GenerationInfo:
+    """Provenance as the contract's GenerationInfo."""
+    if info is None:
+        return common_pb2.GenerationInfo()
+    return common_pb2.GenerationInfo(
+        backend=info.backend,
+        model=info.model,
+        seed=info.seed,
+        procedural=info.procedural,
+        prompt_tokens=info.prompt_tokens,
+        completion_tokens=info.completion_tokens,
+        latency_ms=info.latency_ms,
+    )
+
+
+def piece_proto(item: ContextItem, model: TextModel) -> memory_pb2.ContextPiece:
+    """A context item as the contract's ContextPiece (tokens counted by the model in use)."""
+    return memory_pb2.ContextPiece(
+        source=SOURCE_ENUM.get(item.source, memory_pb2.CONTEXT_SOURCE_UNSPECIFIED),
+        source_id=item.source_id,
+        citation=item.citation,
+        title=item.title,
+        text=item.text,
+        score=item.score,
+        tokens=model.count_tokens(item.text),
+        audience=audience_enum(item.audience),  # type: ignore[arg-type]
+    )
+
+
+def _tokens(v: Violations, value: int, default: int, field: str) -> int:
+    if value == 0:
+        return default
+    v.check(
+        1 <= value <= MAX_TOKENS,
+        field,
+        f"must be between 1 and {MAX_TOKENS} (0 = default {default}), got {value}",
+    )
+    return value
+
+
+def _audience(value: int) -> str:
+    return "dm" if value == common_pb2.AUDIENCE_DM else "player"
+
+
+class NarrativeServicer(narrative_pb2_grpc.NarrativeServiceServicer):
+    """Narrate, PlotTwist and SummarizeSession over the domain objects."""
+
+    def __init__(
+        self, narrator: Narrator, twists: TwistWriter, summarizer: Summarizer, model: TextModel
+    ) -> None:
+        self.narrator = narrator
+        self.twists = twists
+        self.summarizer = summarizer
+        self.model = model
+
+    async def Narrate(
+        self, request: narrative_pb2.NarrateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[narrative_pb2.NarrateResponse]:
+        v = Violations()
+        v.check(bool(request.action.strip()), "action", "must not be empty")
+        v.check(len(request.action) <= MAX_TEXT, "action", f"must be at most {MAX_TEXT} characters")
+        max_tokens = _tokens(v, request.max_tokens, 300, "max_tokens")
+        temperature = request.temperature if request.temperature != 0 else 0.8
+        v.check(
+            0 <= request.temperature <= 2,
+            "temperature",
+            f"must be between 0 and 2, got {request.temperature:g}",
+        )
+        for i, piece in enumerate(request.context):
+            v.check(bool(piece.text.strip()), f"context[{i}].text", "must not be empty")
+        v.raise_if_any()
+        caller = tuple(
+            ContextItem(
+                text=p.text,
+                title=p.title,
+                source="caller",
+                source_id=p.source_id,
+                citation=p.citation,
+                score=p.score,
+                priority=PRIORITY["caller"],
+                audience=_audience(p.audience),
+            )
+            if p.source == memory_pb2.CONTEXT_SOURCE_UNSPECIFIED
+            else item_from_piece(p)
+            for p in request.context
+        )
+        domain = NarrationRequest(
+            action=request.action.strip(),
+            actor=request.actor.strip(),
+            campaign_id=request.campaign_id,
+            world_id=request.world_id,
+            session_id=request.session_id,
+            character_ids=tuple(request.character_ids),
+            context=caller,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=request.seed,
+            audience=_audience(request.audience),
+            tone=request.tone.strip(),
+        )
+        async for chunk in self.narrator.narrate(domain):
+            reply = narrative_pb2.NarrateResponse(text=chunk.text, index=chunk.index, done=chunk.done)
+            if chunk.context:
+                reply.context.extend(piece_proto(c, self.model) for c in chunk.context)
+            if chunk.done:
+                reply.info.CopyFrom(info_proto(chunk.info))
+                reply.finish_reason = chunk.finish_reason
+            yield reply
+
+    async def PlotTwist(
+        self, request: narrative_pb2.PlotTwistRequest, context: grpc.aio.ServicerContext
+    ) -> narrative_pb2.PlotTwistResponse:
+        v = Violations()
+        v.check(len(request.situation) <= MAX_TEXT, "situation", f"must be at most {MAX_TEXT} characters")
+        max_tokens = _tokens(v, request.max_tokens, 600, "max_tokens")
+        v.raise_if_any()
+        twist, result = await self.twists.plot_twist(
+            TwistRequest(
+                campaign_id=request.campaign_id,
+                world_id=request.world_id,
+                situation=request.situation.strip(),
+                seed=request.seed,
+                max_tokens=max_tokens,
+            )
+        )
+        return narrative_pb2.PlotTwistResponse(
+            twist=narrative_pb2.PlotTwist(
+                title=twist.title,
+                twist=twist.twist,
+                foreshadowing=list(twist.foreshadowing),
+                affected_npcs=list(twist.affected_npcs),
+                affected_factions=list(twist.affected_factions),
+                timeline_note=twist.timeline_note,
+            ),
+            info=info_proto(result.info),
+        )
+
+    async def SummarizeSession(
+        self, request: narrative_pb2.SummarizeSessionRequest, context: grpc.aio.ServicerContext
+    ) -> narrative_pb2.SummarizeSessionResponse:
+        arc = request.level == narrative_pb2.SUMMARY_LEVEL_ARC
+        v = Violations()
+        v.check(bool(request.campaign_id.strip()), "campaign_id", "must not be empty")
+        if not arc:
+            v.check(bool(request.session_id.strip()), "session_id", "must not be empty for a session summary")
+        max_tokens = _tokens(v, request.max_tokens, 400, "max_tokens")
+        v.raise_if_any()
+        result = await self.summarizer.summarize(
+            SummaryRequest(
+                campaign_id=request.campaign_id,
+                session_id=request.session_id,
+                level="arc" if arc else "session",
+                seed=request.seed,
+                max_tokens=max_tokens,
+            )
+        )
+        return narrative_pb2.SummarizeSessionResponse(
+            summary=result.summary,
+            event=event_to_proto(result.event),
+            source_events=result.source_events,
+            info=info_proto(result.info),
+        )
+
+
+def build_spec(
+    settings: Settings,
+    *,
+    model: TextModel | None = None,
+    memory: MemoryPort | None = None,
+    moderator: Moderator | None = None,
+) -> ServiceSpec:
+    """The narrative service: text model from the settings (or ``model``), memory over gRPC, moderation."""
+    text = model or get_text_model(settings)
+    mem: MemoryPort = memory or GrpcMemory(settings)
+    mod = moderator if moderator is not None else get_moderator(settings)
+    narrator = Narrator(
+        text,
+        mem,
+        mod,
+        context_budget=settings.narrative_context_budget,
+        record_events=settings.narrative_record_events,
+    )
+    servicer = NarrativeServicer(
+        narrator,
+        TwistWriter(text, mem, context_budget=settings.narrative_context_budget),
+        Summarizer(text, mem),
+        text,
+    )
+
+    def register(server: grpc.aio.Server) -> None:
+        narrative_pb2_grpc.add_NarrativeServiceServicer_to_server(servicer, server)
+
+    async def readiness() -> Readiness:
+        ok, why = await text.ready()
+        if ok:
+            return Readiness(ready=True, reason=f"text backend {text.backend} ready")
+        # Narration still works: the procedural writer stands in while the model servers are down.
+        return Readiness(ready=True, reason=why, degraded=["text-model"])
+
+    async def shutdown() -> None:
+        await text.close()
+        if mod is not None:
+            await mod.close()
+        await mem.close()
+
+    return ServiceSpec(
+        name="narrative",
+        service_names=[SERVICE_NAME],
+        register=register,
+        readiness=readiness,
+        startup=text.start,
+        shutdown=shutdown,
+    )
