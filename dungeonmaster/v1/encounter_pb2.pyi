@@ -508,6 +508,7 @@ class GenerateEncounterRequest(_message.Message):
     THEME_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
     MAX_CREATURES_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
     terrain: _builtins.str
     """Terrain: arctic, coastal, desert, forest, grassland, hill, mountain, swamp, underdark, underwater, urban."""
     region: _builtins.str
@@ -526,6 +527,10 @@ class GenerateEncounterRequest(_message.Message):
     """Seed; 0 picks one."""
     max_creatures: _builtins.int
     """Maximum creatures, 1-30 (default 12)."""
+    audience: _common_pb2.Audience.ValueType
+    """Who will see the encounter: AUDIENCE_DM lets the world's secret (DM-only) creatures appear; unspecified
+    is treated as AUDIENCE_PLAYER.
+    """
     @_builtins.property
     def party(self) -> _common_pb2.Party:
         """The party."""
@@ -543,10 +548,11 @@ class GenerateEncounterRequest(_message.Message):
         theme: _builtins.str = ...,
         seed: _builtins.int = ...,
         max_creatures: _builtins.int = ...,
+        audience: _common_pb2.Audience.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["party", b"party"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["difficulty", b"difficulty", "kind", b"kind", "max_creatures", b"max_creatures", "party", b"party", "region", b"region", "rule_set", b"rule_set", "seed", b"seed", "terrain", b"terrain", "theme", b"theme", "world_id", b"world_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "difficulty", b"difficulty", "kind", b"kind", "max_creatures", b"max_creatures", "party", b"party", "region", b"region", "rule_set", b"rule_set", "seed", b"seed", "terrain", b"terrain", "theme", b"theme", "world_id", b"world_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -594,6 +600,12 @@ class EvaluateEncounterRequest(_message.Message):
 
     PARTY_FIELD_NUMBER: _builtins.int
     CREATURES_FIELD_NUMBER: _builtins.int
+    WORLD_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    world_id: _builtins.str
+    """World id or slug whose own creatures may be named (the default world when empty)."""
+    audience: _common_pb2.Audience.ValueType
+    """AUDIENCE_DM lets the world's secret creatures be named; unspecified is treated as AUDIENCE_PLAYER."""
     @_builtins.property
     def party(self) -> _common_pb2.Party:
         """The party."""
@@ -607,10 +619,12 @@ class EvaluateEncounterRequest(_message.Message):
         *,
         party: _common_pb2.Party | None = ...,
         creatures: _abc.Iterable[Global___CreatureRef] | None = ...,
+        world_id: _builtins.str = ...,
+        audience: _common_pb2.Audience.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["party", b"party"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["creatures", b"creatures", "party", b"party"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "creatures", b"creatures", "party", b"party", "world_id", b"world_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -648,19 +662,23 @@ class GetMonsterRequest(_message.Message):
 
     MONSTER_FIELD_NUMBER: _builtins.int
     WORLD_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
     monster: _builtins.str
     """Monster index, e.g. "goblin"."""
     world_id: _builtins.str
-    """World id or slug, to include the world's own creatures."""
+    """World id or slug, to include the world's own creatures (the default world when empty)."""
+    audience: _common_pb2.Audience.ValueType
+    """AUDIENCE_DM includes the world's secret creatures; unspecified is treated as AUDIENCE_PLAYER."""
     def __init__(
         self,
         *,
         monster: _builtins.str = ...,
         world_id: _builtins.str = ...,
+        audience: _common_pb2.Audience.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["monster", b"monster", "world_id", b"world_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "monster", b"monster", "world_id", b"world_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -707,6 +725,8 @@ class ListMonstersRequest(_message.Message):
     MAX_CHALLENGE_RATING_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    WORLD_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
     terrain: _builtins.str
     """Only monsters of this terrain, if set."""
     min_challenge_rating: _builtins.float
@@ -716,7 +736,11 @@ class ListMonstersRequest(_message.Message):
     page_size: _builtins.int
     """Maximum results, 1-1000 (default 100)."""
     page_token: _builtins.str
-    """Token from a previous response."""
+    """Token from a previous response (only valid with the same filters)."""
+    world_id: _builtins.str
+    """World id or slug whose own creatures are listed with the SRD's (the default world when empty)."""
+    audience: _common_pb2.Audience.ValueType
+    """AUDIENCE_DM includes the world's secret creatures; unspecified is treated as AUDIENCE_PLAYER."""
     def __init__(
         self,
         *,
@@ -725,10 +749,12 @@ class ListMonstersRequest(_message.Message):
         max_challenge_rating: _builtins.float = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        world_id: _builtins.str = ...,
+        audience: _common_pb2.Audience.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_challenge_rating", b"max_challenge_rating", "min_challenge_rating", b"min_challenge_rating", "page_size", b"page_size", "page_token", b"page_token", "terrain", b"terrain"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "max_challenge_rating", b"max_challenge_rating", "min_challenge_rating", b"min_challenge_rating", "page_size", b"page_size", "page_token", b"page_token", "terrain", b"terrain", "world_id", b"world_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
