@@ -1,0 +1,152 @@
+"""The NpcService servicer: validates requests, maps protos to domain values and back, nothing else."""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+
+from dungeonmaster.v1 import npc_pb2, npc_pb2_grpc
+from mesh.errors import Violations
+from mesh.health import Readiness
+from mesh.server import ServiceSpec
+from mesh.settings import Settings
+from mesh.text import TextModel, get_text_model
+from npc_svc.builder import CreatureBuilder, NpcGenerator, Worlds, choose_seed
+from npc_svc.choices import NpcRequest
+from npc_svc.convert import info_pb, npc_pb, stat_block_pb
+from npc_svc.memory_client import GrpcMemory
+from npc_svc.ports import MemoryPort
+from rules.spells import load_spells
+from rules.srd import load_srd
+from rules.templates import TEMPLATES
+
+SERVICE_NAME = npc_pb2.DESCRIPTOR.services_by_name["NpcService"].full_name
+MAX_REF = 200
+
+
+def _check_refs(v: Violations, **fields: str) -> None:
+    for name, value in fields.items():
+        v.check(len(value) <= MAX_REF, name, f"at most {MAX_REF} characters")
+
+
+class NpcServicer(npc_pb2_grpc.NpcServiceServicer):
+    def __init__(self, npcs: NpcGenerator, creatures: CreatureBuilder) -> None:
+        self.npcs = npcs
+        self.creatures = creatures
+
+    async def GenerateNpc(
+        self, request: npc_pb2.GenerateNpcRequest, context: grpc.aio.ServicerContext
+    ) -> npc_pb2.GenerateNpcResponse:
+        v = Violations()
+        _check_refs(
+            v,
+            world_id=request.world_id,
+            archetype=request.archetype,
+            rank=request.rank,
+            culture=request.culture,
+            faith=request.faith,
+            region=request.region,
+            campaign_id=request.campaign_id,
+        )
+        cr = request.challenge_rating if request.HasField("challenge_rating") else None
+        v.check(cr is None or math.isfinite(cr), "challenge_rating", "must be a finite number")
+        v.check(request.seed >= 0, "seed", "must not be negative")
+        v.raise_if_any()
+        result = await self.npcs.generate(
+            request.world_id,
+            NpcRequest(
+                archetype=request.archetype,
+                rank=request.rank,
+                culture=request.culture,
+                faith=request.faith,
+                challenge_rating=cr,
+                level=request.level,
+                region=request.region,
+                seed=request.seed,
+                campaign_id=request.campaign_id,
+                save=request.save,
+            ),
+        )
+        return npc_pb2.GenerateNpcResponse(
+            npc=npc_pb(result.npc), info=info_pb(result.info), character_id=result.character_id
+        )
+
+    async def BuildCreature(
+        self, request: npc_pb2.BuildCreatureRequest, context: grpc.aio.ServicerContext
+    ) -> npc_pb2.BuildCreatureResponse:
+        v = Violations()
+        v.check(
+            bool(request.base_monster.strip()), "base_monster", "required: an SRD monster index, e.g. 'wolf'"
+        )
+        v.check(bool(request.template.strip()), "template", f"required; valid: {', '.join(TEMPLATES)}")
+        _check_refs(
+            v, base_monster=request.base_monster, template=request.template, world_id=request.world_id
+        )
+        cr = request.challenge_rating if request.HasField("challenge_rating") else None
+        v.check(cr is None or math.isfinite(cr), "challenge_rating", "must be a finite number")
+        v.check(request.seed >= 0, "seed", "must not be negative")
+        v.raise_if_any()
+        built = self.creatures.build(
+            request.base_monster, request.template, cr, choose_seed(request.seed), request.world_id
+        )
+        return npc_pb2.BuildCreatureResponse(
+            stat_block=stat_block_pb(built.block),
+            changes=list(built.changes),
+            rated_challenge_rating=built.rated,
+            rating_note=built.note,
+            info=info_pb(built.info),
+        )
+
+    async def GetNpcOptions(
+        self, request: npc_pb2.GetNpcOptionsRequest, context: grpc.aio.ServicerContext
+    ) -> npc_pb2.GetNpcOptionsResponse:
+        world = self.npcs.worlds.get(request.world_id)
+        opt = npc_pb2.NpcOption
+        return npc_pb2.GetNpcOptionsResponse(
+            archetypes=[opt(id=a.id, name=a.name) for a in world.archetypes],
+            ranks=[opt(id=r.id, name=r.title) for r in world.ranked()],
+            cultures=[opt(id=c.id, name=c.name) for c in world.cultures],
+            faiths=[opt(id=f.id, name=f.name) for f in world.faiths],
+            templates=[opt(id=t.id, name=t.name) for t in TEMPLATES.values()],
+            regions=[opt(id=r.id, name=r.name) for r in world.regions],
+        )
+
+
+def build_spec(
+    settings: Settings, *, model: TextModel | None = None, memory: MemoryPort | None = None
+) -> ServiceSpec:
+    """The NPC service: SRD data and world lore from disk, prose from the configured text model, memory over gRPC."""
+    text = model or get_text_model(settings)
+    mem: MemoryPort = memory or GrpcMemory(settings)
+    worlds = Worlds(settings.worlds_dir, settings.default_world)
+    srd = load_srd()
+    generator = NpcGenerator(worlds, srd, load_spells(), text, mem)
+    servicer = NpcServicer(generator, CreatureBuilder(worlds, srd))
+
+    def register(server: grpc.aio.Server) -> None:
+        npc_pb2_grpc.add_NpcServiceServicer_to_server(servicer, server)
+
+    async def readiness() -> Readiness:
+        try:
+            worlds.get("")
+        except Exception as exc:  # a broken or missing default world: the service cannot build NPCs
+            return Readiness(ready=False, reason=f"default world unavailable: {exc}")
+        ok, why = await text.ready()
+        if ok:
+            return Readiness(ready=True, reason=f"text backend {text.backend} ready")
+        # Generation still works: the procedural writer stands in while the model servers are down.
+        return Readiness(ready=True, reason=why, degraded=["text-model"])
+
+    async def shutdown() -> None:
+        await text.close()
+        await mem.close()
+
+    return ServiceSpec(
+        name="npc",
+        service_names=[SERVICE_NAME],
+        register=register,
+        readiness=readiness,
+        startup=text.start,
+        shutdown=shutdown,
+    )
