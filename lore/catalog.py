@@ -57,6 +57,10 @@ class Catalog(Generic[T]):
         """Like ``get`` but returns None for an unknown reference."""
         return self._by_label.get(fold(ref))
 
+    def public(self) -> list[T]:
+        """Facts players may see (not marked ``secret``): what a generator should draw from for player output."""
+        return [item for item in self._items if not getattr(item, "secret", False)]
+
     def ids(self) -> list[str]:
         """Ids in declaration order."""
         return list(self._by_id)

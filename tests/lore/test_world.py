@@ -145,6 +145,10 @@ def test_dm_only_document_facts_are_secret(world: World) -> None:
     assert world.creature("kindled-husk").secret
     assert not world.faith("lantern-church").secret
     assert world.document("secrets.md").dm_only
+    assert {e.name for e in world.events if e.secret} >= {"Hollis Venn becomes the Voice"}
+    assert "the-kindled" not in {f.id for f in world.faiths.public()}
+    assert "lantern-church" in {f.id for f in world.faiths.public()}
+    assert len(world.faiths.public()) == len(world.faiths) - 1
 
 
 def test_pinned_documents(world: World) -> None:
