@@ -153,22 +153,26 @@ class ItemProperty(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    EFFECT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name."""
     description: _builtins.str
     """Rules text."""
     kind: _builtins.str
-    """Kind: "bonus", "spell", "resistance", "damage", "utility", "ability"."""
+    """Kind: "bonus", "spell", "resistance", "damage", "utility", "ability", "healing"."""
+    effect: _builtins.str
+    """Effect id from the world's magic system (the item theme's effect) this property follows, if any."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         description: _builtins.str = ...,
         kind: _builtins.str = ...,
+        effect: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "kind", b"kind", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "effect", b"effect", "kind", b"kind", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -183,22 +187,26 @@ class ItemSpell(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     LEVEL_FIELD_NUMBER: _builtins.int
     CHARGE_COST_FIELD_NUMBER: _builtins.int
+    SCHOOL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Spell name."""
     level: _builtins.int
     """Spell level, 0-9."""
     charge_cost: _builtins.int
     """Charges per casting, 0 when it uses none."""
+    school: _builtins.str
+    """School of magic, e.g. "evocation"."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         level: _builtins.int = ...,
         charge_cost: _builtins.int = ...,
+        school: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["charge_cost", b"charge_cost", "level", b"level", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["charge_cost", b"charge_cost", "level", b"level", "name", b"name", "school", b"school"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -443,6 +451,9 @@ class AppraiseItemRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ITEM_FIELD_NUMBER: _builtins.int
+    WORLD_ID_FIELD_NUMBER: _builtins.int
+    world_id: _builtins.str
+    """World id or slug whose currencies the price band is written in; gold pieces when empty."""
     @_builtins.property
     def item(self) -> Global___MagicItem:
         """The item's mechanics (rarity, if set, is ignored)."""
@@ -451,10 +462,11 @@ class AppraiseItemRequest(_message.Message):
         self,
         *,
         item: Global___MagicItem | None = ...,
+        world_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item", b"item", "world_id", b"world_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
