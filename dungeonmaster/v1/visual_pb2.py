@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64ungeonmaster/v1/visual.proto\x12\x10\x64ungeonmaster.v1\"\xed\x01\n\tImageSpec\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.dungeonmaster.v1.ImageKind\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x03 \x01(\t\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\r\n\x05steps\x18\x06 \x01(\x05\x12\x16\n\x0eguidance_scale\x18\x07 \x01(\x02\x12\x0c\n\x04seed\x18\x08 \x01(\x03\x12\x11\n\tscheduler\x18\t \x01(\t\x12\x10\n\x08world_id\x18\n \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x0b \x01(\t\"\xac\x01\n\x05Image\x12\x0b\n\x03png\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x06 \x01(\t\x12\x0c\n\x04seed\x18\x07 \x01(\x03\x12\r\n\x05model\x18\x08 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\t \x01(\x08\x12\x11\n\trender_ms\x18\n \x01(\x01\"A\n\x14GenerateImageRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.ImageSpec\"?\n\x15GenerateImageResponse\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.dungeonmaster.v1.Image\"?\n\x12StreamImageRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.ImageSpec\"J\n\rImageProgress\x12\x0c\n\x04step\x18\x01 \x01(\x05\x12\x13\n\x0btotal_steps\x18\x02 \x01(\x05\x12\x16\n\x0equeue_position\x18\x03 \x01(\x05\"}\n\x13StreamImageResponse\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32\x1f.dungeonmaster.v1.ImageProgressH\x00\x12(\n\x05image\x18\x02 \x01(\x0b\x32\x17.dungeonmaster.v1.ImageH\x00\x42\x07\n\x05\x65vent\"g\n\x17\x42uildImagePromptRequest\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.dungeonmaster.v1.ImageKind\x12\x10\n\x08world_id\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\"R\n\x18\x42uildImagePromptResponse\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05style\x18\x03 \x01(\t*\x84\x01\n\tImageKind\x12\x1a\n\x16IMAGE_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13IMAGE_KIND_PORTRAIT\x10\x01\x12\x17\n\x13IMAGE_KIND_LOCATION\x10\x02\x12\x13\n\x0fIMAGE_KIND_ITEM\x10\x03\x12\x14\n\x10IMAGE_KIND_SCENE\x10\x04\x32\xba\x02\n\rVisualService\x12`\n\rGenerateImage\x12&.dungeonmaster.v1.GenerateImageRequest\x1a\'.dungeonmaster.v1.GenerateImageResponse\x12\\\n\x0bStreamImage\x12$.dungeonmaster.v1.StreamImageRequest\x1a%.dungeonmaster.v1.StreamImageResponse0\x01\x12i\n\x10\x42uildImagePrompt\x12).dungeonmaster.v1.BuildImagePromptRequest\x1a*.dungeonmaster.v1.BuildImagePromptResponseB\x13\xaa\x02\x10\x44ungeonMaster.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64ungeonmaster/v1/visual.proto\x12\x10\x64ungeonmaster.v1\"\xda\x02\n\tImageSpec\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.dungeonmaster.v1.ImageKind\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x03 \x01(\t\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\r\n\x05steps\x18\x06 \x01(\x05\x12\x16\n\x0eguidance_scale\x18\x07 \x01(\x02\x12\x0c\n\x04seed\x18\x08 \x01(\x03\x12\x11\n\tscheduler\x18\t \x01(\t\x12\x10\n\x08world_id\x18\n \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x0b \x01(\t\x12.\n\x06\x65ntity\x18\x0c \x01(\x0b\x32\x1e.dungeonmaster.v1.ImageSubject\x12\x14\n\x0c\x63haracter_id\x18\r \x01(\t\x12\x13\n\x0blocation_id\x18\x0e \x01(\t\x12\x10\n\x08lore_ref\x18\x0f \x01(\t\"A\n\x0cImageSubject\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06traits\x18\x03 \x03(\t\"\xcb\x01\n\x05Image\x12\x0b\n\x03png\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x06 \x01(\t\x12\x0c\n\x04seed\x18\x07 \x01(\x03\x12\r\n\x05model\x18\x08 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\t \x01(\x08\x12\x11\n\trender_ms\x18\n \x01(\x01\x12\r\n\x05style\x18\x0b \x01(\t\x12\x0e\n\x06stored\x18\x0c \x01(\x08\"A\n\x14GenerateImageRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.ImageSpec\"?\n\x15GenerateImageResponse\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.dungeonmaster.v1.Image\"?\n\x12StreamImageRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.ImageSpec\"J\n\rImageProgress\x12\x0c\n\x04step\x18\x01 \x01(\x05\x12\x13\n\x0btotal_steps\x18\x02 \x01(\x05\x12\x16\n\x0equeue_position\x18\x03 \x01(\x05\"}\n\x13StreamImageResponse\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32\x1f.dungeonmaster.v1.ImageProgressH\x00\x12(\n\x05image\x18\x02 \x01(\x0b\x32\x17.dungeonmaster.v1.ImageH\x00\x42\x07\n\x05\x65vent\"\xd4\x01\n\x17\x42uildImagePromptRequest\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.dungeonmaster.v1.ImageKind\x12\x10\n\x08world_id\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12.\n\x06\x65ntity\x18\x04 \x01(\x0b\x32\x1e.dungeonmaster.v1.ImageSubject\x12\x14\n\x0c\x63haracter_id\x18\x05 \x01(\t\x12\x13\n\x0blocation_id\x18\x06 \x01(\t\x12\x10\n\x08lore_ref\x18\x07 \x01(\t\"R\n\x18\x42uildImagePromptResponse\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05style\x18\x03 \x01(\t*\x84\x01\n\tImageKind\x12\x1a\n\x16IMAGE_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13IMAGE_KIND_PORTRAIT\x10\x01\x12\x17\n\x13IMAGE_KIND_LOCATION\x10\x02\x12\x13\n\x0fIMAGE_KIND_ITEM\x10\x03\x12\x14\n\x10IMAGE_KIND_SCENE\x10\x04\x32\xba\x02\n\rVisualService\x12`\n\rGenerateImage\x12&.dungeonmaster.v1.GenerateImageRequest\x1a\'.dungeonmaster.v1.GenerateImageResponse\x12\\\n\x0bStreamImage\x12$.dungeonmaster.v1.StreamImageRequest\x1a%.dungeonmaster.v1.StreamImageResponse0\x01\x12i\n\x10\x42uildImagePrompt\x12).dungeonmaster.v1.BuildImagePromptRequest\x1a*.dungeonmaster.v1.BuildImagePromptResponseB\x13\xaa\x02\x10\x44ungeonMaster.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,26 +32,28 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dungeonmaster.v1.visual_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\252\002\020DungeonMaster.V1'
-  _globals['_IMAGEKIND']._serialized_start=1056
-  _globals['_IMAGEKIND']._serialized_end=1188
+  _globals['_IMAGEKIND']._serialized_start=1373
+  _globals['_IMAGEKIND']._serialized_end=1505
   _globals['_IMAGESPEC']._serialized_start=52
-  _globals['_IMAGESPEC']._serialized_end=289
-  _globals['_IMAGE']._serialized_start=292
-  _globals['_IMAGE']._serialized_end=464
-  _globals['_GENERATEIMAGEREQUEST']._serialized_start=466
-  _globals['_GENERATEIMAGEREQUEST']._serialized_end=531
-  _globals['_GENERATEIMAGERESPONSE']._serialized_start=533
-  _globals['_GENERATEIMAGERESPONSE']._serialized_end=596
-  _globals['_STREAMIMAGEREQUEST']._serialized_start=598
-  _globals['_STREAMIMAGEREQUEST']._serialized_end=661
-  _globals['_IMAGEPROGRESS']._serialized_start=663
-  _globals['_IMAGEPROGRESS']._serialized_end=737
-  _globals['_STREAMIMAGERESPONSE']._serialized_start=739
-  _globals['_STREAMIMAGERESPONSE']._serialized_end=864
-  _globals['_BUILDIMAGEPROMPTREQUEST']._serialized_start=866
-  _globals['_BUILDIMAGEPROMPTREQUEST']._serialized_end=969
-  _globals['_BUILDIMAGEPROMPTRESPONSE']._serialized_start=971
-  _globals['_BUILDIMAGEPROMPTRESPONSE']._serialized_end=1053
-  _globals['_VISUALSERVICE']._serialized_start=1191
-  _globals['_VISUALSERVICE']._serialized_end=1505
+  _globals['_IMAGESPEC']._serialized_end=398
+  _globals['_IMAGESUBJECT']._serialized_start=400
+  _globals['_IMAGESUBJECT']._serialized_end=465
+  _globals['_IMAGE']._serialized_start=468
+  _globals['_IMAGE']._serialized_end=671
+  _globals['_GENERATEIMAGEREQUEST']._serialized_start=673
+  _globals['_GENERATEIMAGEREQUEST']._serialized_end=738
+  _globals['_GENERATEIMAGERESPONSE']._serialized_start=740
+  _globals['_GENERATEIMAGERESPONSE']._serialized_end=803
+  _globals['_STREAMIMAGEREQUEST']._serialized_start=805
+  _globals['_STREAMIMAGEREQUEST']._serialized_end=868
+  _globals['_IMAGEPROGRESS']._serialized_start=870
+  _globals['_IMAGEPROGRESS']._serialized_end=944
+  _globals['_STREAMIMAGERESPONSE']._serialized_start=946
+  _globals['_STREAMIMAGERESPONSE']._serialized_end=1071
+  _globals['_BUILDIMAGEPROMPTREQUEST']._serialized_start=1074
+  _globals['_BUILDIMAGEPROMPTREQUEST']._serialized_end=1286
+  _globals['_BUILDIMAGEPROMPTRESPONSE']._serialized_start=1288
+  _globals['_BUILDIMAGEPROMPTRESPONSE']._serialized_end=1370
+  _globals['_VISUALSERVICE']._serialized_start=1508
+  _globals['_VISUALSERVICE']._serialized_end=1822
 # @@protoc_insertion_point(module_scope)

@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -66,18 +68,26 @@ class ImageSpec(_message.Message):
     SCHEDULER_FIELD_NUMBER: _builtins.int
     WORLD_ID_FIELD_NUMBER: _builtins.int
     CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
+    CHARACTER_ID_FIELD_NUMBER: _builtins.int
+    LOCATION_ID_FIELD_NUMBER: _builtins.int
+    LORE_REF_FIELD_NUMBER: _builtins.int
     kind: Global___ImageKind.ValueType
     """What it shows."""
     prompt: _builtins.str
-    """Subject description, 1-2,000 chars; the world's style is added."""
+    """Subject description, up to 2,000 chars; the world's style is added. Required unless entity, character_id,
+    location_id or lore_ref names the subject.
+    """
     negative_prompt: _builtins.str
     """Negative prompt; the world's negative style is added."""
     width: _builtins.int
-    """Width in pixels, a multiple of 8, up to the configured maximum (default 512)."""
+    """Width in pixels, a multiple of 8, 64 up to the configured maximum; 0 = the model's native size (512 for
+    SD 1.5, 1024 for SDXL).
+    """
     height: _builtins.int
-    """Height in pixels, a multiple of 8, up to the configured maximum (default 512)."""
+    """Height in pixels, a multiple of 8, 64 up to the configured maximum; 0 = the model's native size."""
     steps: _builtins.int
-    """Denoising steps, 1-150 (default 20)."""
+    """Denoising steps, 1-150 (required; 20-25 suffice with the default scheduler)."""
     guidance_scale: _builtins.float
     """Classifier-free guidance scale, 0-30 (default 7)."""
     seed: _builtins.int
@@ -88,6 +98,18 @@ class ImageSpec(_message.Message):
     """World id or slug, for its style preset; the default world when empty."""
     campaign_id: _builtins.str
     """Campaign id: the image is stored as an asset of this campaign."""
+    character_id: _builtins.str
+    """A character (PC or NPC) in memory to depict: its name, ancestry, class and public description."""
+    location_id: _builtins.str
+    """A location in memory, in world_id, to depict: its name, kind, terrains and description."""
+    lore_ref: _builtins.str
+    """A fact of the world's lore to depict: "region:<id>", "site:<id>", "item:<id>" or "creature:<id>" (id or
+    name).
+    """
+    @_builtins.property
+    def entity(self) -> Global___ImageSubject:
+        """The subject described by the caller (e.g. an NPC or item another service just made)."""
+
     def __init__(
         self,
         *,
@@ -102,14 +124,50 @@ class ImageSpec(_message.Message):
         scheduler: _builtins.str = ...,
         world_id: _builtins.str = ...,
         campaign_id: _builtins.str = ...,
+        entity: Global___ImageSubject | None = ...,
+        character_id: _builtins.str = ...,
+        location_id: _builtins.str = ...,
+        lore_ref: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "guidance_scale", b"guidance_scale", "height", b"height", "kind", b"kind", "negative_prompt", b"negative_prompt", "prompt", b"prompt", "scheduler", b"scheduler", "seed", b"seed", "steps", b"steps", "width", b"width", "world_id", b"world_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "character_id", b"character_id", "entity", b"entity", "guidance_scale", b"guidance_scale", "height", b"height", "kind", b"kind", "location_id", b"location_id", "lore_ref", b"lore_ref", "negative_prompt", b"negative_prompt", "prompt", b"prompt", "scheduler", b"scheduler", "seed", b"seed", "steps", b"steps", "width", b"width", "world_id", b"world_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ImageSpec: _TypeAlias = ImageSpec  # noqa: Y015
+
+@_typing.final
+class ImageSubject(_message.Message):
+    """A subject to depict, described by the caller."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    TRAITS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name, e.g. "Sister Maud Varrow"; up to 200 chars."""
+    description: _builtins.str
+    """What it looks like; up to 2,000 chars."""
+    @_builtins.property
+    def traits(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Short visual descriptors, e.g. ancestry, class, rarity, item type, terrain; up to 16 of up to 100 chars."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        traits: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "traits", b"traits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImageSubject: _TypeAlias = ImageSubject  # noqa: Y015
 
 @_typing.final
 class Image(_message.Message):
@@ -127,6 +185,8 @@ class Image(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     CACHED_FIELD_NUMBER: _builtins.int
     RENDER_MS_FIELD_NUMBER: _builtins.int
+    STYLE_FIELD_NUMBER: _builtins.int
+    STORED_FIELD_NUMBER: _builtins.int
     png: _builtins.bytes
     """PNG bytes."""
     sha256: _builtins.str
@@ -147,6 +207,12 @@ class Image(_message.Message):
     """True when served from the cache."""
     render_ms: _builtins.float
     """Milliseconds spent rendering (0 when cached)."""
+    style: _builtins.str
+    """Style preset used (from the world's lore)."""
+    stored: _builtins.bool
+    """True when stored as an asset of the request's campaign (storing is best-effort; the image is returned
+    either way).
+    """
     def __init__(
         self,
         *,
@@ -160,10 +226,12 @@ class Image(_message.Message):
         model: _builtins.str = ...,
         cached: _builtins.bool = ...,
         render_ms: _builtins.float = ...,
+        style: _builtins.str = ...,
+        stored: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached", b"cached", "height", b"height", "model", b"model", "negative_prompt", b"negative_prompt", "png", b"png", "prompt", b"prompt", "render_ms", b"render_ms", "seed", b"seed", "sha256", b"sha256", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached", b"cached", "height", b"height", "model", b"model", "negative_prompt", b"negative_prompt", "png", b"png", "prompt", b"prompt", "render_ms", b"render_ms", "seed", b"seed", "sha256", b"sha256", "stored", b"stored", "style", b"style", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -312,22 +380,40 @@ class BuildImagePromptRequest(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     WORLD_ID_FIELD_NUMBER: _builtins.int
     SUBJECT_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
+    CHARACTER_ID_FIELD_NUMBER: _builtins.int
+    LOCATION_ID_FIELD_NUMBER: _builtins.int
+    LORE_REF_FIELD_NUMBER: _builtins.int
     kind: Global___ImageKind.ValueType
     """What it shows."""
     world_id: _builtins.str
     """World id or slug; the default world when empty."""
     subject: _builtins.str
     """Subject description."""
+    character_id: _builtins.str
+    """A character in memory to depict."""
+    location_id: _builtins.str
+    """A location in memory, in world_id, to depict."""
+    lore_ref: _builtins.str
+    """A fact of the world's lore to depict: "region:<id>", "site:<id>", "item:<id>" or "creature:<id>"."""
+    @_builtins.property
+    def entity(self) -> Global___ImageSubject:
+        """The subject described by the caller."""
+
     def __init__(
         self,
         *,
         kind: Global___ImageKind.ValueType = ...,
         world_id: _builtins.str = ...,
         subject: _builtins.str = ...,
+        entity: Global___ImageSubject | None = ...,
+        character_id: _builtins.str = ...,
+        location_id: _builtins.str = ...,
+        lore_ref: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "subject", b"subject", "world_id", b"world_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["character_id", b"character_id", "entity", b"entity", "kind", b"kind", "location_id", b"location_id", "lore_ref", b"lore_ref", "subject", b"subject", "world_id", b"world_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
