@@ -208,6 +208,72 @@ class Settings(BaseSettings):
     visual_max_size: int = Field(
         1024, ge=64, le=4096, description="Largest width or height of a generated image (px)."
     )
+    visual_model_config: str = Field(
+        "",
+        description="Local diffusers-format folder (model_index.json and component configs) used when "
+        "visual_model_path is a single .safetensors/.ckpt file; empty = let diffusers infer it (needs the "
+        "Hugging Face cache, so offline hosts should set it).",
+    )
+    visual_model_name: str = Field(
+        "",
+        description="Model name reported with images and used in cache keys; empty = the folder or file name.",
+    )
+    visual_device: str = Field(
+        "auto",
+        description="Torch device for the image pipeline: auto (cuda when present), cpu, cuda or cuda:N.",
+    )
+    visual_dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        "auto",
+        description="Weights dtype: auto = float16 on CUDA, bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), "
+        "else float32.",
+    )
+    visual_channels_last: bool = Field(
+        True, description="Use the channels_last memory format for the UNet and VAE on CUDA."
+    )
+    visual_compile: bool = Field(
+        False,
+        description="torch.compile the UNet on CUDA (compute capability 7.0+); compiled during start-up, "
+        "which then takes a minute or more.",
+    )
+    visual_low_vram_gib: float = Field(
+        12.0,
+        ge=0,
+        description="On a GPU with less memory than this (GiB), enable attention slicing and VAE slicing/tiling.",
+    )
+    visual_max_batch: int = Field(
+        4, ge=1, le=16, description="Most compatible requests rendered in one pipeline call."
+    )
+    visual_batch_window_ms: float = Field(
+        30.0,
+        ge=0,
+        description="How long the first queued request waits for compatible ones to batch with (ms).",
+    )
+    visual_pad_batches: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Pad every batch to visual_max_batch so an image never depends on what it was batched with "
+        "(kernels pick per-batch-size algorithms); auto = on CUDA cards with tensor cores, where a batch of 4 "
+        "costs about as much as 1.",
+    )
+    visual_max_queue: int = Field(
+        64, ge=1, description="Requests waiting for the image worker before new ones get RESOURCE_EXHAUSTED."
+    )
+    visual_default_scheduler: Literal["dpmpp-2m-karras", "euler-a", "ddim", "pndm"] = Field(
+        "dpmpp-2m-karras", description="Scheduler used when a request names none."
+    )
+    visual_cache_mb: int = Field(
+        256,
+        ge=0,
+        description="Memory for cached PNGs, least recently used evicted first (MiB); 0 = no cache.",
+    )
+    visual_store_timeout_s: float = Field(
+        5.0, gt=0, description="Longest wait for memory_svc to store a generated image as an asset (s)."
+    )
+    visual_warmup: bool = Field(
+        False,
+        description="Render one throw-away batch at start-up (health stays NOT_SERVING meanwhile); always done "
+        "when visual_compile is on.",
+    )
+
 
     # --- gRPC runtime ----------------------------------------------------------------------------------------
     grace_period_s: float = Field(
@@ -441,7 +507,25 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "llama_guard_model",
         "llama_guard_categories",
     ),
-    "images": ("visual_model_path", "visual_max_size"),
+    "images": (
+        "visual_model_path",
+        "visual_max_size",
+        "visual_model_config",
+        "visual_model_name",
+        "visual_device",
+        "visual_dtype",
+        "visual_channels_last",
+        "visual_compile",
+        "visual_low_vram_gib",
+        "visual_max_batch",
+        "visual_batch_window_ms",
+        "visual_pad_batches",
+        "visual_max_queue",
+        "visual_default_scheduler",
+        "visual_cache_mb",
+        "visual_store_timeout_s",
+        "visual_warmup",
+    ),
     "grpc": (
         "grace_period_s",
         "max_message_bytes",
