@@ -317,7 +317,8 @@ class ItemMechanics:
         return self.kind in CONSUMABLE_KINDS
 
     def rules_text(self) -> str:
-        return "\n".join(p.description for p in self.properties)
+        """The text the appraiser reads for powers; spell properties are rated from ``spells`` instead."""
+        return "\n".join(p.description for p in self.properties if p.kind != "spell")
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,6 +496,25 @@ def text_features(text: str, kind: ItemKind) -> list[Feature]:
             value = max(1.0, tier - discount)
             out.append(Feature(key, value, f"{key.replace('-', ' ')} power: tier {value:.1f}"))
     return out
+
+
+#: Mechanics that call for attunement when a permanent item has them (DMG p.136: a persistent benefit beyond a
+#: plain bonus): the SRD's flame tongue, ring of resistance, belts, wands of a spellcaster all require it.
+ATTUNEMENT_FEATURES = frozenset(
+    {
+        "damage", "resistance", "immunity", "ability", "raise-ability", "fly", "invisibility", "telepathy",
+        "truesight", "regeneration", "saves", "disable", "charm", "teleport", "blindsight", "sever",
+    }
+)  # fmt: skip
+
+
+def calls_for_attunement(m: ItemMechanics) -> bool:
+    """Whether the item's mechanics call for attunement (consumables never do)."""
+    if m.consumable:
+        return False
+    if m.kind in FOCUS_KINDS and (m.spells or m.bonus):
+        return True
+    return any(f.key in ATTUNEMENT_FEATURES for f in text_features(m.rules_text(), m.kind))
 
 
 # --- appraisal -------------------------------------------------------------------------------------------------

@@ -1,0 +1,4 @@
+from item_svc.service import build_spec
+from mesh.server import run
+
+run(build_spec)
