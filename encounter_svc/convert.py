@@ -275,7 +275,7 @@ def price_proto(copper: int, coins: Mapping[str, int], world: World | None) -> c
     gold = Decimal(copper) / 100
     display = _coin_display(coins)
     if world is not None and world.coinage is not None:
-        display = world.format_price(gold, "long") if copper else display
+        display = world.format_price(gold, "long")
     return common_pb2.Price(copper=copper, gold=float(gold), display=display)
 
 

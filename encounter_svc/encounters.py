@@ -143,7 +143,7 @@ class Encounters:
         """The named world, or the default one for an empty id (None when that is not installed)."""
         ref = world_id.strip()
         if ref:
-            return load_world(world_path(self.worlds_dir, ref, field))
+            return load_world(world_path(self.worlds_dir, ref.lower(), field))
         if not (self.worlds_dir / self.default_world / "world.md").is_file():
             return None
         return load_world(self.worlds_dir / self.default_world)

@@ -170,7 +170,7 @@ class ProseWriter:
         self.max_tokens = max_tokens
 
     def prompt(self, facts: dict[str, Any]) -> Prompt:
-        user = "Encounter facts:\n" + json.dumps(facts, ensure_ascii=False, indent=1)
+        user = "Encounter facts:\n" + json.dumps(facts, ensure_ascii=False, separators=(",", ":"))
         return Prompt(TASK, (Message("system", SYSTEM), Message("user", user)), {"facts": facts})
 
     async def write(self, encounter: Encounter, region_name: str = "") -> tuple[Prose, Provenance]:

@@ -234,11 +234,13 @@ async def test_2024_rules_hazards_and_social_encounters(stub: Stub) -> None:
 
     social = await stub.GenerateEncounter(
         E.GenerateEncounterRequest(
-            party=party(4, 4, 4), terrain="urban", kind=E.ENCOUNTER_KIND_SOCIAL, seed=8
+            party=party(4, 4, 4), terrain="urban", kind=E.ENCOUNTER_KIND_SOCIAL, seed=1
         )
     )
     stakes = social.encounter.social
     assert social.encounter.creatures and stakes.goal and stakes.participants and len(stakes.checks) == 3
+    coins = social.encounter.treasure.coins  # 184 cp, shown in the default world's own coins
+    assert (coins.copper, coins.gold, coins.display) == (184, 1.84, "1 crown, 8 marks, 4 pence")
 
 
 async def test_generate_reports_bad_fields_by_path(stub: Stub) -> None:
