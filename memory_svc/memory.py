@@ -1,0 +1,108 @@
+"""The memory service's parts wired together from settings: database, embedder, vector store, worker, retriever.
+
+The gRPC servicer, the CLI and the benchmark all build one ``Memory`` so they run the same code paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from memory_svc.db import Database
+from memory_svc.embeddings import Embedder
+from memory_svc.models import OutboxRow
+from memory_svc.outbox import OutboxWorker
+from memory_svc.retrieval import Retriever
+from memory_svc.tokens import TokenCounter
+from memory_svc.vector_store import VectorStore, redact
+
+TOKENIZER_NAME = "all-MiniLM-L6-v2 WordPiece (bert-base-uncased vocabulary)"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    """State of the derived vector index."""
+
+    vector_store_available: bool
+    outbox_pending: int
+    last_error: str
+    vector_store_uri: str
+
+
+class Memory:
+    """Everything the memory service needs, built from ``mesh.settings.Settings`` (or explicit parts)."""
+
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        vectors: VectorStore,
+        *,
+        outbox_batch_size: int = 256,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        poll_s: float = 1.0,
+        max_document_bytes: int = 1024 * 1024,
+    ) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.vectors = vectors
+        self.counter = TokenCounter(embedder.model_path, TOKENIZER_NAME)
+        self.worker = OutboxWorker(
+            db,
+            embedder,
+            vectors,
+            batch_size=outbox_batch_size,
+            backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s,
+            poll_s=poll_s,
+        )
+        self.retriever = Retriever(db, embedder, vectors, self.counter)
+        self.max_document_bytes = max_document_bytes
+
+    @classmethod
+    def from_settings(cls, settings: Any, embedder: Embedder | None = None) -> Memory:
+        """Build from mesh settings; pass ``embedder`` to share one loaded model (tests, benchmarks)."""
+        db = Database(settings.database_url)
+        embedder = embedder or Embedder(
+            settings.embedding_model,
+            dtype=settings.memory_embedding_dtype,
+            batch_size=settings.memory_embedding_batch_size,
+        )
+        vectors = VectorStore(settings.milvus_uri, embedder.dim, index_type=settings.memory_vector_index)
+        return cls(
+            db,
+            embedder,
+            vectors,
+            outbox_batch_size=settings.memory_outbox_batch_size,
+            backoff_initial_s=settings.memory_outbox_backoff_initial_s,
+            backoff_max_s=settings.memory_outbox_backoff_max_s,
+            poll_s=settings.memory_outbox_poll_s,
+            max_document_bytes=settings.memory_max_document_bytes,
+        )
+
+    def migrate(self) -> None:
+        """Apply pending schema migrations."""
+        self.db.upgrade()
+
+    def outbox_pending(self) -> int:
+        """Index changes not yet applied."""
+        with self.db.read() as session:
+            return int(session.scalar(select(func.count()).select_from(OutboxRow)) or 0)
+
+    def index_status(self) -> IndexStatus:
+        """Reachability of Milvus (tried now, within the reconnect back-off) and the outbox backlog."""
+        available = self.vectors.ping()
+        return IndexStatus(
+            vector_store_available=available,
+            outbox_pending=self.outbox_pending(),
+            last_error=self.vectors.last_error or self.worker.stats.last_error if not available else "",
+            vector_store_uri=redact(self.vectors.uri),
+        )
+
+    def close(self) -> None:
+        """Release Milvus and the database."""
+        self.vectors.close()
+        self.db.dispose()

@@ -1,0 +1,755 @@
+"""The MemoryService servicer: maps protos to domain calls and back; domain work runs off the event loop.
+
+Every handler converts its request into domain values, runs the (blocking: SQL, embeddings, Milvus) domain
+call in a worker thread, and converts the result. Domain errors become status codes in the mesh interceptor.
+The caller's audience is the request's, capped at PLAYER when the gateway says the caller is a player.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import json_format, timestamp_pb2
+
+from dungeonmaster.v1 import memory_pb2, memory_pb2_grpc
+from memory_svc import assets, campaign_log, catalog, characters, ingest, lore_entries, reindex
+from memory_svc.columns import dumps, parse_json_object
+from memory_svc.kinds import Audience
+from memory_svc.memory import Memory
+from memory_svc.models import (
+    Asset,
+    Campaign,
+    Character,
+    Event,
+    GameSession,
+    Location,
+    LoreEntry,
+    ModerationRecord,
+    Relationship,
+    World,
+)
+from memory_svc.packing import Piece
+from memory_svc.retrieval import RetrievalRequest
+from mesh import context
+from mesh.errors import InvalidArgument
+from mesh.health import Readiness
+from mesh.server import ServiceSpec
+from mesh.settings import Settings
+
+SERVICE_NAME = memory_pb2.DESCRIPTOR.services_by_name["MemoryService"].full_name
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+async def off_loop(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """Run blocking domain work in a thread so the event loop keeps serving."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def audience(requested: int) -> Audience:
+    """The audience this call gets (a player role caps it whatever the request says)."""
+    return Audience.of_caller(int(requested), context.identity().role)
+
+
+# --- domain -> proto --------------------------------------------------------------------------------------------
+
+
+def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    """A naive-UTC datetime as a Timestamp (None stays unset)."""
+    if value is None:
+        return None
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(value.replace(tzinfo=UTC))
+    return out
+
+
+def from_ts(value: timestamp_pb2.Timestamp) -> datetime:
+    """A Timestamp as naive UTC."""
+    return value.ToDatetime()
+
+
+def world_pb(w: World) -> memory_pb2.World:
+    return memory_pb2.World(
+        id=str(w.id), slug=w.slug, name=w.name, description=w.description, create_time=ts(w.created_at)
+    )
+
+
+def campaign_pb(c: Campaign) -> memory_pb2.Campaign:
+    return memory_pb2.Campaign(
+        id=str(c.id),
+        world_id=str(c.world_id),
+        name=c.name,
+        description=c.description,
+        create_time=ts(c.created_at),
+    )
+
+
+def session_pb(s: GameSession) -> memory_pb2.Session:
+    return memory_pb2.Session(
+        id=str(s.id),
+        campaign_id=str(s.campaign_id),
+        number=s.number,
+        title=s.title,
+        start_time=ts(s.started_at),
+        end_time=ts(s.ended_at),
+    )
+
+
+def character_pb(c: Character, who: Audience) -> memory_pb2.Character:
+    out = memory_pb2.Character(
+        id=str(c.id),
+        campaign_id=str(c.campaign_id),
+        name=c.name,
+        is_npc=c.is_npc,
+        ancestry=c.ancestry,
+        character_class=c.character_class,
+        level=c.level,
+        description=c.description,
+        secrets=characters.visible_secrets(c, who),
+        tags=list(c.tags),
+        create_time=ts(c.created_at),
+    )
+    if c.stat_block:
+        json_format.ParseDict(c.stat_block, out.stat_block, ignore_unknown_fields=True)
+    return out
+
+
+def state_pb(s: characters.StateView) -> memory_pb2.CharacterState:
+    return memory_pb2.CharacterState(
+        character_id=str(s.character_id),
+        hit_points=s.hit_points,
+        max_hit_points=s.max_hit_points,
+        temporary_hit_points=s.temporary_hit_points,
+        conditions=s.conditions,
+        inventory=s.inventory,
+        location_id=str(s.location_id) if s.location_id is not None else "",
+        notes=s.notes,
+        valid_from=ts(s.valid_from),
+        valid_to=ts(s.valid_to),
+    )
+
+
+def location_pb(loc: Location) -> memory_pb2.Location:
+    return memory_pb2.Location(
+        id=str(loc.id),
+        world_id=str(loc.world_id),
+        parent_id=str(loc.parent_id) if loc.parent_id is not None else "",
+        name=loc.name,
+        kind=loc.kind,
+        description=loc.description,
+        terrains=list(loc.terrains),
+    )
+
+
+def entry_pb(e: LoreEntry) -> memory_pb2.LoreEntry:
+    return memory_pb2.LoreEntry(
+        id=str(e.id),
+        world_id=str(e.world_id),
+        key=e.key,
+        category=e.category,
+        title=e.title,
+        content=e.text.content,
+        keywords=e.keywords,
+        metadata_json=dumps(e.metadata_json),
+        content_hash=e.text.sha256,
+        version=e.version,
+        audience=e.audience,  # type: ignore[arg-type]
+        pinned=e.pinned,
+        superseded=e.superseded,
+        deleted=e.deleted,
+        source_path=e.source_path,
+        create_time=ts(e.created_at),
+    )
+
+
+def event_pb(e: Event) -> memory_pb2.Event:
+    return memory_pb2.Event(
+        id=str(e.id),
+        campaign_id=str(e.campaign_id),
+        session_id=str(e.session_id) if e.session_id is not None else "",
+        kind=e.kind,  # type: ignore[arg-type]
+        actor=e.actor,
+        content=e.content,
+        metadata_json=dumps(e.metadata_json),
+        audience=e.audience,  # type: ignore[arg-type]
+        occur_time=ts(e.occurred_at),
+        request_id=e.request_id,
+    )
+
+
+def relationship_pb(r: Relationship) -> memory_pb2.Relationship:
+    return memory_pb2.Relationship(
+        id=str(r.id),
+        campaign_id=str(r.campaign_id),
+        source=r.source,
+        target=r.target,
+        kind=r.kind,
+        description=r.description,
+        strength=r.strength,
+    )
+
+
+def asset_pb(a: Asset, with_data: bool) -> memory_pb2.Asset:
+    return memory_pb2.Asset(
+        sha256=a.sha256,
+        kind=a.kind,
+        mime_type=a.mime_type,
+        data=a.data if with_data else b"",
+        width=a.width,
+        height=a.height,
+        metadata_json=dumps(a.metadata_json),
+        create_time=ts(a.created_at),
+    )
+
+
+def decision_pb(d: ModerationRecord) -> memory_pb2.ModerationDecision:
+    return memory_pb2.ModerationDecision(
+        id=str(d.id),
+        campaign_id=str(d.campaign_id) if d.campaign_id is not None else "",
+        direction=d.direction,
+        allowed=d.allowed,
+        categories=list(d.categories),
+        backend=d.backend,
+        reason=d.reason,
+        text_sha256=d.text_sha256,
+        create_time=ts(d.created_at),
+    )
+
+
+def piece_pb(p: Piece) -> memory_pb2.ContextPiece:
+    return memory_pb2.ContextPiece(
+        source=int(p.source),  # type: ignore[arg-type]
+        source_id=p.source_id,
+        citation=p.citation,
+        title=p.title,
+        text=p.text,
+        score=p.score,
+        tokens=p.tokens,
+        audience=p.audience,  # type: ignore[arg-type]
+    )
+
+
+# --- proto -> domain --------------------------------------------------------------------------------------------
+
+
+def state_input(s: memory_pb2.CharacterState) -> characters.StateInput:
+    return characters.StateInput(
+        hit_points=s.hit_points,
+        max_hit_points=s.max_hit_points,
+        temporary_hit_points=s.temporary_hit_points,
+        conditions=tuple(s.conditions),
+        inventory=tuple(s.inventory),
+        location_id=s.location_id,
+        notes=s.notes,
+    )
+
+
+class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
+    """gRPC adapter over ``Memory``."""
+
+    def __init__(self, memory: Memory) -> None:
+        self.memory = memory
+        self.db = memory.db
+
+    # worlds and campaigns
+
+    async def CreateWorld(
+        self, request: memory_pb2.CreateWorldRequest, ctx: Any
+    ) -> memory_pb2.CreateWorldResponse:
+        world, _ = await off_loop(
+            catalog.create_world, self.db, request.slug, request.name, request.description
+        )
+        return memory_pb2.CreateWorldResponse(world=world_pb(world))
+
+    async def GetWorld(self, request: memory_pb2.GetWorldRequest, ctx: Any) -> memory_pb2.GetWorldResponse:
+        return memory_pb2.GetWorldResponse(
+            world=world_pb(await off_loop(catalog.get_world, self.db, request.world_id))
+        )
+
+    async def ListWorlds(
+        self, request: memory_pb2.ListWorldsRequest, ctx: Any
+    ) -> memory_pb2.ListWorldsResponse:
+        page = await off_loop(catalog.list_worlds, self.db, request.page_size, request.page_token)
+        return memory_pb2.ListWorldsResponse(
+            worlds=[world_pb(w) for w in page.items], next_page_token=page.next_token
+        )
+
+    async def CreateCampaign(
+        self, request: memory_pb2.CreateCampaignRequest, ctx: Any
+    ) -> memory_pb2.CreateCampaignResponse:
+        c = await off_loop(
+            catalog.create_campaign, self.db, request.world_id, request.name, request.description
+        )
+        return memory_pb2.CreateCampaignResponse(campaign=campaign_pb(c))
+
+    async def GetCampaign(
+        self, request: memory_pb2.GetCampaignRequest, ctx: Any
+    ) -> memory_pb2.GetCampaignResponse:
+        c = await off_loop(catalog.get_campaign, self.db, request.campaign_id)
+        return memory_pb2.GetCampaignResponse(campaign=campaign_pb(c))
+
+    async def ListCampaigns(
+        self, request: memory_pb2.ListCampaignsRequest, ctx: Any
+    ) -> memory_pb2.ListCampaignsResponse:
+        page = await off_loop(
+            catalog.list_campaigns, self.db, request.world_id, request.page_size, request.page_token
+        )
+        return memory_pb2.ListCampaignsResponse(
+            campaigns=[campaign_pb(c) for c in page.items], next_page_token=page.next_token
+        )
+
+    # sessions
+
+    async def CreateSession(
+        self, request: memory_pb2.CreateSessionRequest, ctx: Any
+    ) -> memory_pb2.CreateSessionResponse:
+        s = await off_loop(catalog.create_session, self.db, request.campaign_id, request.title)
+        return memory_pb2.CreateSessionResponse(session=session_pb(s))
+
+    async def GetSession(
+        self, request: memory_pb2.GetSessionRequest, ctx: Any
+    ) -> memory_pb2.GetSessionResponse:
+        return memory_pb2.GetSessionResponse(
+            session=session_pb(await off_loop(catalog.get_session, self.db, request.session_id))
+        )
+
+    async def ListSessions(
+        self, request: memory_pb2.ListSessionsRequest, ctx: Any
+    ) -> memory_pb2.ListSessionsResponse:
+        page = await off_loop(
+            catalog.list_sessions, self.db, request.campaign_id, request.page_size, request.page_token
+        )
+        return memory_pb2.ListSessionsResponse(
+            sessions=[session_pb(s) for s in page.items], next_page_token=page.next_token
+        )
+
+    async def UpdateSession(
+        self, request: memory_pb2.UpdateSessionRequest, ctx: Any
+    ) -> memory_pb2.UpdateSessionResponse:
+        s = await off_loop(catalog.update_session, self.db, request.session_id, request.title, request.end)
+        return memory_pb2.UpdateSessionResponse(session=session_pb(s))
+
+    # characters
+
+    async def CreateCharacter(
+        self, request: memory_pb2.CreateCharacterRequest, ctx: Any
+    ) -> memory_pb2.CreateCharacterResponse:
+        c = request.character
+        data = characters.CharacterInput(
+            name=c.name,
+            is_npc=c.is_npc,
+            ancestry=c.ancestry,
+            character_class=c.character_class,
+            level=c.level,
+            description=c.description,
+            secrets=tuple(c.secrets),
+            stat_block=(
+                json_format.MessageToDict(c.stat_block, preserving_proto_field_name=True)
+                if c.HasField("stat_block")
+                else None
+            ),
+            tags=tuple(c.tags),
+        )
+        initial = state_input(request.initial_state) if request.HasField("initial_state") else None
+        created = await off_loop(characters.create_character, self.db, request.campaign_id, data, initial)
+        return memory_pb2.CreateCharacterResponse(character=character_pb(created, Audience.DM))
+
+    async def GetCharacter(
+        self, request: memory_pb2.GetCharacterRequest, ctx: Any
+    ) -> memory_pb2.GetCharacterResponse:
+        c = await off_loop(characters.get_character, self.db, request.character_id)
+        return memory_pb2.GetCharacterResponse(character=character_pb(c, audience(request.audience)))
+
+    async def ListCharacters(
+        self, request: memory_pb2.ListCharactersRequest, ctx: Any
+    ) -> memory_pb2.ListCharactersResponse:
+        is_npc = request.is_npc if request.HasField("is_npc") else None
+        page = await off_loop(
+            characters.list_characters,
+            self.db,
+            request.campaign_id,
+            is_npc,
+            request.page_size,
+            request.page_token,
+        )
+        who = audience(request.audience)
+        return memory_pb2.ListCharactersResponse(
+            characters=[character_pb(c, who) for c in page.items], next_page_token=page.next_token
+        )
+
+    async def UpdateCharacterState(
+        self, request: memory_pb2.UpdateCharacterStateRequest, ctx: Any
+    ) -> memory_pb2.UpdateCharacterStateResponse:
+        state, _ = await off_loop(
+            characters.update_state,
+            self.db,
+            request.character_id,
+            state_input(request.state),
+            request.request_id,
+        )
+        return memory_pb2.UpdateCharacterStateResponse(state=state_pb(state))
+
+    async def GetCharacterState(
+        self, request: memory_pb2.GetCharacterStateRequest, ctx: Any
+    ) -> memory_pb2.GetCharacterStateResponse:
+        if request.HasField("as_of"):
+            state = await off_loop(
+                characters.state_as_of, self.db, request.character_id, from_ts(request.as_of)
+            )
+        else:
+            state = await off_loop(characters.current_state, self.db, request.character_id)
+        return memory_pb2.GetCharacterStateResponse(state=state_pb(state))
+
+    # locations
+
+    async def CreateLocation(
+        self, request: memory_pb2.CreateLocationRequest, ctx: Any
+    ) -> memory_pb2.CreateLocationResponse:
+        loc = request.location
+        created = await off_loop(
+            catalog.create_location,
+            self.db,
+            request.world_id,
+            name=loc.name,
+            kind=loc.kind,
+            description=loc.description,
+            terrains=list(loc.terrains),
+            parent_ref=loc.parent_id,
+        )
+        return memory_pb2.CreateLocationResponse(location=location_pb(created))
+
+    async def ListLocations(
+        self, request: memory_pb2.ListLocationsRequest, ctx: Any
+    ) -> memory_pb2.ListLocationsResponse:
+        page = await off_loop(
+            catalog.list_locations,
+            self.db,
+            request.world_id,
+            request.parent_id,
+            request.page_size,
+            request.page_token,
+        )
+        return memory_pb2.ListLocationsResponse(
+            locations=[location_pb(loc) for loc in page.items], next_page_token=page.next_token
+        )
+
+    # lore
+
+    async def CreateLoreEntry(
+        self, request: memory_pb2.CreateLoreEntryRequest, ctx: Any
+    ) -> memory_pb2.CreateLoreEntryResponse:
+        e = request.entry
+        fields = lore_entries.EntryFields(
+            title=e.title,
+            content=e.content,
+            category=e.category,
+            keywords=tuple(e.keywords),
+            metadata=parse_json_object(e.metadata_json, "entry.metadata_json"),
+            audience=int(e.audience),
+            pinned=e.pinned,
+            source_path=e.source_path,
+        )
+        created = await off_loop(lore_entries.create_entry, self.db, request.world_id, e.key, fields)
+        self.memory.worker.notify()
+        return memory_pb2.CreateLoreEntryResponse(entry=entry_pb(created))
+
+    async def GetLoreEntry(
+        self, request: memory_pb2.GetLoreEntryRequest, ctx: Any
+    ) -> memory_pb2.GetLoreEntryResponse:
+        entry = await off_loop(
+            lore_entries.get_entry,
+            self.db,
+            request.entry_id,
+            request.world_id,
+            request.version,
+            audience(request.audience),
+        )
+        return memory_pb2.GetLoreEntryResponse(entry=entry_pb(entry))
+
+    async def ListLoreEntries(
+        self, request: memory_pb2.ListLoreEntriesRequest, ctx: Any
+    ) -> memory_pb2.ListLoreEntriesResponse:
+        page = await off_loop(
+            lore_entries.list_entries,
+            self.db,
+            request.world_id,
+            request.category,
+            audience(request.audience),
+            request.page_size,
+            request.page_token,
+        )
+        return memory_pb2.ListLoreEntriesResponse(
+            entries=[entry_pb(e) for e in page.items], next_page_token=page.next_token
+        )
+
+    async def UpdateLoreEntry(
+        self, request: memory_pb2.UpdateLoreEntryRequest, ctx: Any
+    ) -> memory_pb2.UpdateLoreEntryResponse:
+        entry, new_version = await off_loop(
+            lore_entries.update_entry,
+            self.db,
+            request.entry_id,
+            request.world_id,
+            request.content,
+            request.title,
+            list(request.keywords),
+        )
+        self.memory.worker.notify()
+        return memory_pb2.UpdateLoreEntryResponse(entry=entry_pb(entry), new_version=new_version)
+
+    async def DeleteLoreEntry(
+        self, request: memory_pb2.DeleteLoreEntryRequest, ctx: Any
+    ) -> memory_pb2.DeleteLoreEntryResponse:
+        entry = await off_loop(lore_entries.delete_entry, self.db, request.entry_id, request.world_id)
+        self.memory.worker.notify()
+        return memory_pb2.DeleteLoreEntryResponse(entry=entry_pb(entry))
+
+    async def IngestLore(
+        self, request_iterator: AsyncIterator[memory_pb2.IngestLoreRequest], ctx: Any
+    ) -> memory_pb2.IngestLoreResponse:
+        run: ingest.Ingestion | None = None
+        async for message in request_iterator:
+            if run is None:
+                if not message.world_id.strip():
+                    raise InvalidArgument([("world_id", "is required on the first message")])
+                run = await off_loop(
+                    ingest.Ingestion,
+                    self.db,
+                    message.world_id,
+                    delete_missing=message.delete_missing,
+                    max_document_bytes=self.memory.max_document_bytes,
+                )
+            await off_loop(run.add, ingest.SourceDocument(message.path, message.content))
+            self.memory.worker.notify()
+        if run is None:
+            raise InvalidArgument([("path", "the stream sent no documents")])
+        result = await off_loop(run.finish)
+        self.memory.worker.notify()
+        return memory_pb2.IngestLoreResponse(
+            documents=result.documents,
+            chunks=result.chunks,
+            created=result.created,
+            updated=result.updated,
+            unchanged=result.unchanged,
+            deleted=result.deleted,
+            queued_for_embedding=result.queued_for_embedding,
+        )
+
+    # campaign log
+
+    async def RecordEvent(
+        self, request: memory_pb2.RecordEventRequest, ctx: Any
+    ) -> memory_pb2.RecordEventResponse:
+        e = request.event
+        data = campaign_log.EventInput(
+            kind=int(e.kind),
+            content=e.content,
+            actor=e.actor,
+            metadata=parse_json_object(e.metadata_json, "event.metadata_json"),
+            audience=int(e.audience),
+            occurred_at=from_ts(e.occur_time) if e.HasField("occur_time") else None,
+            session_id=e.session_id,
+        )
+        event, duplicate = await off_loop(
+            campaign_log.record_event, self.db, request.campaign_id, data, request.request_id
+        )
+        if not duplicate:
+            self.memory.worker.notify()
+        return memory_pb2.RecordEventResponse(event=event_pb(event), duplicate=duplicate)
+
+    async def ListEvents(
+        self, request: memory_pb2.ListEventsRequest, ctx: Any
+    ) -> memory_pb2.ListEventsResponse:
+        page = await off_loop(
+            campaign_log.list_events,
+            self.db,
+            request.campaign_id,
+            request.session_id,
+            [int(k) for k in request.kinds],
+            audience(request.audience),
+            request.page_size,
+            request.page_token,
+        )
+        return memory_pb2.ListEventsResponse(
+            events=[event_pb(e) for e in page.items], next_page_token=page.next_token
+        )
+
+    async def CreateRelationship(
+        self, request: memory_pb2.CreateRelationshipRequest, ctx: Any
+    ) -> memory_pb2.CreateRelationshipResponse:
+        r = request.relationship
+        created = await off_loop(
+            catalog.create_relationship,
+            self.db,
+            request.campaign_id,
+            source=r.source,
+            target=r.target,
+            kind=r.kind,
+            description=r.description,
+            strength=r.strength,
+        )
+        return memory_pb2.CreateRelationshipResponse(relationship=relationship_pb(created))
+
+    async def ListRelationships(
+        self, request: memory_pb2.ListRelationshipsRequest, ctx: Any
+    ) -> memory_pb2.ListRelationshipsResponse:
+        page = await off_loop(
+            catalog.list_relationships,
+            self.db,
+            request.campaign_id,
+            request.entity,
+            request.page_size,
+            request.page_token,
+        )
+        return memory_pb2.ListRelationshipsResponse(
+            relationships=[relationship_pb(r) for r in page.items], next_page_token=page.next_token
+        )
+
+    # assets and moderation
+
+    async def PutAsset(self, request: memory_pb2.PutAssetRequest, ctx: Any) -> memory_pb2.PutAssetResponse:
+        a = request.asset
+        data = assets.AssetInput(
+            data=a.data,
+            kind=a.kind,
+            mime_type=a.mime_type,
+            width=a.width,
+            height=a.height,
+            metadata=parse_json_object(a.metadata_json, "asset.metadata_json"),
+            sha256=a.sha256,
+            campaign_id=request.campaign_id,
+        )
+        stored, duplicate = await off_loop(assets.put_asset, self.db, data)
+        return memory_pb2.PutAssetResponse(asset=asset_pb(stored, with_data=False), duplicate=duplicate)
+
+    async def GetAsset(self, request: memory_pb2.GetAssetRequest, ctx: Any) -> memory_pb2.GetAssetResponse:
+        return memory_pb2.GetAssetResponse(
+            asset=asset_pb(await off_loop(assets.get_asset, self.db, request.sha256), with_data=True)
+        )
+
+    async def LogModeration(
+        self, request: memory_pb2.LogModerationRequest, ctx: Any
+    ) -> memory_pb2.LogModerationResponse:
+        d = request.decision
+        decision = assets.DecisionInput(
+            direction=d.direction,
+            allowed=d.allowed,
+            categories=tuple(d.categories),
+            backend=d.backend,
+            reason=d.reason,
+            text_sha256=d.text_sha256,
+            campaign_id=d.campaign_id,
+        )
+        stored = await off_loop(assets.log_decision, self.db, decision)
+        return memory_pb2.LogModerationResponse(decision=decision_pb(stored))
+
+    async def ListModerationDecisions(
+        self, request: memory_pb2.ListModerationDecisionsRequest, ctx: Any
+    ) -> memory_pb2.ListModerationDecisionsResponse:
+        page = await off_loop(
+            assets.list_decisions, self.db, request.campaign_id, request.page_size, request.page_token
+        )
+        return memory_pb2.ListModerationDecisionsResponse(
+            decisions=[decision_pb(d) for d in page.items], next_page_token=page.next_token
+        )
+
+    # retrieval and index
+
+    async def RetrieveContext(
+        self, request: memory_pb2.RetrieveContextRequest, ctx: Any
+    ) -> memory_pb2.RetrieveContextResponse:
+        req = RetrievalRequest(
+            query=request.query,
+            world_id=request.world_id,
+            campaign_id=request.campaign_id,
+            token_budget=request.token_budget,
+            top_k=request.top_k,
+            audience=audience(request.audience),
+            character_ids=tuple(request.character_ids),
+            recent_events=request.recent_events,
+        )
+        out = await off_loop(self.memory.retriever.retrieve, req)
+        return memory_pb2.RetrieveContextResponse(
+            pinned=[piece_pb(p) for p in out.pinned],
+            lore=[piece_pb(p) for p in out.lore],
+            campaign=[piece_pb(p) for p in out.campaign],
+            character_states=[piece_pb(p) for p in out.character_states],
+            recent_events=[piece_pb(p) for p in out.recent_events],
+            tokens_used=out.tokens_used,
+            token_budget=out.token_budget,
+            tokenizer=out.tokenizer,
+            degraded=out.degraded,
+        )
+
+    async def Reindex(self, request: memory_pb2.ReindexRequest, ctx: Any) -> memory_pb2.ReindexResponse:
+        m = self.memory
+        result = await off_loop(
+            reindex.reindex, m.db, m.embedder, m.vectors, request.world_id, request.campaign_id
+        )
+        return memory_pb2.ReindexResponse(vectors=result.vectors, collections=result.collections)
+
+    async def GetIndexStatus(
+        self, request: memory_pb2.GetIndexStatusRequest, ctx: Any
+    ) -> memory_pb2.GetIndexStatusResponse:
+        status = await off_loop(self.memory.index_status)
+        return memory_pb2.GetIndexStatusResponse(
+            vector_store_available=status.vector_store_available,
+            outbox_pending=status.outbox_pending,
+            last_error=status.last_error,
+            vector_store_uri=status.vector_store_uri,
+        )
+
+
+def build_spec(settings: Settings, memory: Memory | None = None) -> ServiceSpec:
+    """The memory service for ``mesh.server``: migrate on start, run the outbox worker, report Milvus health."""
+    mem = memory or Memory.from_settings(settings)
+    servicer = MemoryServicer(mem)
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    def register(server: grpc.aio.Server) -> None:
+        memory_pb2_grpc.add_MemoryServiceServicer_to_server(servicer, server)
+
+    async def startup() -> None:
+        await off_loop(mem.migrate)
+        stop.clear()
+        tasks.append(asyncio.create_task(mem.worker.run(stop), name="memory-outbox-worker"))
+
+    async def shutdown() -> None:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        tasks.clear()
+        await off_loop(mem.close)
+
+    async def readiness() -> Readiness:
+        try:
+            status = await off_loop(mem.index_status)
+        except Exception as exc:  # the database itself is down: not ready
+            return Readiness(ready=False, reason=f"database unavailable: {type(exc).__name__}: {exc}")
+        if not status.vector_store_available:
+            return Readiness(
+                ready=True,
+                reason=f"vector store unavailable ({status.outbox_pending} changes queued): {status.last_error}",
+                degraded=["milvus"],
+            )
+        return Readiness(ready=True, reason=f"ok ({status.outbox_pending} index changes queued)")
+
+    return ServiceSpec(
+        name="memory",
+        service_names=[SERVICE_NAME],
+        register=register,
+        readiness=readiness,
+        startup=startup,
+        shutdown=shutdown,
+    )
+
+
+__all__ = ["SERVICE_NAME", "MemoryServicer", "build_spec"]
