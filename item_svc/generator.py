@@ -28,6 +28,7 @@ from lore.facts import ItemTheme
 from mesh.errors import InvalidArgument
 from rules.items import (
     ABILITY_SCORE_TIERS,
+    CONSUMABLE_KINDS,
     EXTRA_DAMAGE_TIERS,
     HEALING_TIERS,
     MAX_CHARGES,
@@ -48,6 +49,7 @@ from rules.items import (
     combine,
     features,
     max_bonus,
+    rarity_for_score,
 )
 from rules.spells import Spell, SpellBook
 
@@ -272,8 +274,13 @@ class ItemGenerator:
             for dtype in theme.damage_types:
                 if dtype in ("bludgeoning", "piercing", "slashing"):
                     continue
-                prop = effect_property(f"{dtype}-resistance", kind, dc)
-                out.append(Candidate("resistance", _rate(kind, properties=(prop,)), prop=prop))
+                slug = f"{dtype}-resistance"
+                prop = effect_property(slug, kind, dc)
+                # A resistance to the theme's own damage type; it names a theme effect only if the theme has one.
+                prop = dataclasses.replace(prop, effect=slug if slug in theme.effects else "")
+                out.append(
+                    Candidate("resistance", _rate(kind, properties=(prop,)), prop=prop, effect=prop.effect)
+                )
         if kind in (ItemKind.RING, ItemKind.WONDROUS):
             for score, _ in ABILITY_SCORE_TIERS:
                 ability = ABILITIES[(score + len(theme.id)) % len(ABILITIES)]
@@ -371,12 +378,12 @@ class ItemGenerator:
             chosen = [max(pool, key=lambda c: c.tier)]
         # Top up with the strongest mechanics that keep the item at or below the rarity.
         rest = sorted((c for c in pool if c not in chosen), key=lambda c: -c.tier)
-        while self._rated(kind, chosen).rarity < rarity:
+        while _estimate(chosen) < rarity:
             added = False
             for c in rest:
                 if _conflicts(c, chosen):
                     continue
-                if self._rated(kind, [*chosen, c]).rarity <= rarity:
+                if _estimate([*chosen, c]) <= rarity:
                     chosen.append(c)
                     rest.remove(c)
                     added = True
@@ -389,7 +396,7 @@ class ItemGenerator:
         minors = [c for c in rest if c.tier <= rarity - 0.5 and not _conflicts(c, chosen)]
         rng.shuffle(minors)
         for c in minors[: rng.randint(0, MAX_MINOR)]:
-            if not _conflicts(c, chosen) and self._rated(kind, [*chosen, c]).rarity == rarity:
+            if not _conflicts(c, chosen) and _estimate([*chosen, c]) == rarity:
                 chosen.append(c)
         return chosen if self._rated(kind, chosen).rarity == rarity else None
 
@@ -448,7 +455,7 @@ class ItemGenerator:
         rng: random.Random,
     ) -> GeneratedMechanics:
         curse = None
-        if req.allow_curse and kind not in (ItemKind.POTION, ItemKind.SCROLL) and rng.random() < CURSE_CHANCE:
+        if req.allow_curse and kind not in CONSUMABLE_KINDS and rng.random() < CURSE_CHANCE:
             name, text, removal = rng.choice(CURSES)
             curse = Curse(name, text, removal)
         mech = self._mechanics(kind, chosen, curse)
@@ -482,6 +489,12 @@ class ItemGenerator:
         )
         item_id = "item-" + hashlib.sha256(key.encode()).hexdigest()[:16]
         return GeneratedMechanics(mech, appraisal, theme, base, effects, item_id)
+
+
+def _estimate(chosen: Sequence[Candidate]) -> int:
+    """The rarity the candidates' own tiers add up to: what the search uses (the final item is appraised for
+    real, and rejected if the full appraisal disagrees)."""
+    return int(rarity_for_score(combine(c.tier for c in chosen)))
 
 
 def _conflicts(c: Candidate, chosen: Iterable[Candidate]) -> bool:

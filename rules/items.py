@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from functools import lru_cache
 
 from mesh.errors import InvalidArgument
 from rules.dice import average
@@ -147,8 +148,8 @@ SCROLL_SPELL_TIER: dict[int, float] = {lvl: float(row.rarity) + (0.5 if lvl in (
 _BONUS_TIER = {1: 2.0, 2: 3.0, 3: 4.0}
 #: Armor is one step rarer: +1 rare, +2 very rare, +3 legendary (DMG p.152).
 _ARMOR_BONUS_TIER = {1: 3.0, 2: 4.0, 3: 5.0}
-#: A ring or wondrous item adding to AC (ring and cloak of protection: +1, uncommon to rare).
-_WORN_AC_BONUS_TIER = {1: 3.0, 2: 4.0, 3: 5.0}
+#: A ring or wondrous item adding to AC (cloak of protection +1 uncommon, bracers of defense +2 rare).
+_WORN_AC_BONUS_TIER = {1: 2.5, 2: 3.5, 3: 4.5}
 
 #: Extra damage dice on a hit (flame tongue: +2d6 fire, rare): dice -> tier.
 EXTRA_DAMAGE_TIERS: tuple[tuple[str, float], ...] = (
@@ -367,16 +368,16 @@ def _bonus_table(kind: ItemKind) -> dict[int, float]:
 
 
 def max_bonus(kind: ItemKind, rarity: Rarity) -> int:
-    """Largest +N an item of this kind and rarity may have (0 for potions and scrolls)."""
-    if kind in (ItemKind.POTION, ItemKind.SCROLL):
-        return 0
-    fits = [n for n, tier in _bonus_table(kind).items() if tier < rarity + 1]
+    """Largest +N an item of this kind and rarity may have (an oil that enchants a weapon: one step more)."""
+    fits = [n for n in _bonus_table(kind) if bonus_tier(kind, n) < rarity + 1]
     return max(fits, default=0)
 
 
 def bonus_tier(kind: ItemKind, bonus: int) -> float:
-    table = _bonus_table(kind)
-    return table[min(bonus, 3)] if bonus > 0 else 0.0
+    if bonus <= 0:
+        return 0.0
+    tier = _bonus_table(kind)[min(bonus, 3)]
+    return tier - CONSUMABLE_DISCOUNT if kind in (ItemKind.POTION, ItemKind.SCROLL) else tier
 
 
 def spell_tier(level: int, kind: ItemKind) -> float:
@@ -388,9 +389,12 @@ def spell_tier(level: int, kind: ItemKind) -> float:
 
 
 def max_spell_level(kind: ItemKind, rarity: Rarity) -> int:
-    """Highest spell level an item of this rarity casts: the scroll table for scrolls, DMG p.285 otherwise."""
+    """Highest spell level an item of this rarity casts: the scroll table for scrolls, DMG p.285 otherwise;
+    a potion, used up in one draught, one rarity's worth more (oil of etherealness: 7th level, rare)."""
     if kind is ItemKind.SCROLL:
         return max(lvl for lvl, row in SCROLL_TABLE.items() if row.rarity <= rarity)
+    if kind is ItemKind.POTION:
+        return ITEM_SPELL_MAX_LEVEL[Rarity(min(rarity + 1, Rarity.ARTIFACT))]
     return ITEM_SPELL_MAX_LEVEL[rarity]
 
 
@@ -404,8 +408,10 @@ def max_extra_damage(rarity: Rarity, kind: ItemKind = ItemKind.WEAPON) -> float:
     return _table_cap(EXTRA_DAMAGE_TIERS, rarity, CONSUMABLE_DISCOUNT if kind in CONSUMABLE_KINDS else 0.0)
 
 
-def max_ability_score(rarity: Rarity) -> int:
-    return max((score for score, tier in ABILITY_SCORE_TIERS if tier < rarity + 1), default=0)
+def max_ability_score(rarity: Rarity, kind: ItemKind = ItemKind.WONDROUS) -> int:
+    """Highest ability score an item sets (a potion of giant strength, lasting an hour, one step more)."""
+    discount = CONSUMABLE_DISCOUNT if kind in CONSUMABLE_KINDS else 0.0
+    return max((score for score, tier in ABILITY_SCORE_TIERS if tier - discount < rarity + 1), default=0)
 
 
 def max_healing(rarity: Rarity) -> float:
@@ -430,7 +436,7 @@ def caps_for(kind: ItemKind, rarity: Rarity) -> Caps:
         spell_level=max_spell_level(kind, rarity),
         charges=MAX_CHARGES[rarity],
         extra_damage_avg=max_extra_damage(rarity, kind),
-        ability_score=max_ability_score(rarity),
+        ability_score=max_ability_score(rarity, kind),
         healing_avg=max_healing(rarity),
     )
 
@@ -600,8 +606,8 @@ def cap_violations(m: ItemMechanics, rarity: Rarity) -> list[str]:
             )
         if m.charges is not None and spell.charge_cost > m.charges.max:
             out.append(f"{spell.name} costs {spell.charge_cost} charges; the item holds {m.charges.max}")
-    if m.charges is not None and m.charges.max > caps.charges:
-        out.append(f"{m.charges.max} charges exceed {caps.charges} for {rarity.label}")
+    if m.spells and m.charges is not None and m.charges.max > caps.charges:
+        out.append(f"{m.charges.max} charges for spells exceed {caps.charges} for {rarity.label}")
     found = read_rules_text(m.rules_text())
     for dice, dtype in found.extra_damage:
         if _damage_avg(dice) > caps.extra_damage_avg:
@@ -643,21 +649,31 @@ class SpellRef:
     school: str = ""
 
 
+@lru_cache(maxsize=1024)
+def _spell_patterns(name: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(where the text casts ``name``, where it gives a charge cost for it), compiled once per spell."""
+    n = re.escape(name)
+    cast = re.compile(
+        rf"(?:\bcasts?\s+(?:the\s+|a\s+|an\s+)?)({n})\b|\b({n})(?:\s+spell\b|{_CHARGE_COST_RX})",
+        re.IGNORECASE,
+    )
+    return cast, re.compile(rf"\b{n}{_CHARGE_COST_RX}", re.IGNORECASE)
+
+
 def _find_spells(text: str, spells: Iterable[SpellRef]) -> list[ItemSpell]:
     """Spells named in rules text: a name counts only where the text casts it ("cast fireball", "fireball
     spell", "fireball (3 charges)"), so "shed light" or "this shield" are not read as spells."""
     found: list[tuple[int, ItemSpell]] = []
     masked = text
+    lowered = text.lower()
     for spell in sorted(spells, key=lambda s: -len(s.name)):
-        name = re.escape(spell.name)
-        rx = re.compile(
-            rf"(?:\bcasts?\s+(?:the\s+|a\s+|an\s+)?)({name})\b|\b({name})(?:\s+spell\b|{_CHARGE_COST_RX})",
-            re.IGNORECASE,
-        )
+        if spell.name.lower() not in lowered:
+            continue
+        rx, cost_rx = _spell_patterns(spell.name)
         m = rx.search(masked)
         if not m:
             continue
-        cost_m = re.compile(rf"\b{name}{_CHARGE_COST_RX}", re.IGNORECASE).search(masked)
+        cost_m = cost_rx.search(masked)
         cost = int(cost_m.group(1)) if cost_m else 0
         start, end = m.span(1) if m.group(1) else m.span(2)
         masked = masked[:start] + "#" * (end - start) + masked[end:]

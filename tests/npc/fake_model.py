@@ -31,7 +31,9 @@ class CannedModel(TextModel):
     def _info(self, seed: int) -> Provenance:
         return Provenance(backend=self.backend, model="canned", seed=seed, procedural=False, prompt_tokens=10)
 
-    async def _json_attempt(self, prompt: Prompt, schema: dict[str, Any], params: GenParams) -> tuple[str, Provenance]:
+    async def _json_attempt(
+        self, prompt: Prompt, schema: dict[str, Any], params: GenParams
+    ) -> tuple[str, Provenance]:
         self.seen.append(prompt)
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         return answer, self._info(params.seed)

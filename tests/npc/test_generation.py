@@ -62,7 +62,9 @@ def test_two_hundred_seeds_per_archetype(world: World, generator: NpcGenerator, 
                     name.gender, culture.names.given_neutral
                 )
                 assert name.given in given
-                assert name.second in (culture.names.given() if name.second_is_given else culture.names.family)
+                assert name.second in (
+                    culture.names.given() if name.second_is_given else culture.names.family
+                )
                 assert name.epithet == "" or name.epithet in culture.names.epithets
                 assert name.connector == connector_for(culture)[0]
                 assert npc.name.full.startswith(name.given) and npc.name.full.split(" ")[0] == name.given
@@ -90,7 +92,9 @@ def test_every_cr_in_the_archetype_range(world: World, generator: NpcGenerator, 
 
     async def sweep() -> None:
         for cr in [c for c in (0.125, 0.25, 0.5, *range(1, 31)) if low <= c <= high]:
-            npc = (await generator.generate("", NpcRequest(archetype=archetype, challenge_rating=cr, seed=5))).npc
+            npc = (
+                await generator.generate("", NpcRequest(archetype=archetype, challenge_rating=cr, seed=5))
+            ).npc
             assert npc.target_cr == cr and npc.stat_block.challenge_rating == cr
             assert abs(cr_index(npc.rated_cr) - cr_index(cr)) <= 1, (format_cr(cr), npc.rating_note)
 

@@ -10,7 +10,9 @@ from npc_svc.choices import NpcRequest
 from npc_svc.prose import check_prose
 from tests.npc.fake_model import CannedModel
 
-REQ = NpcRequest(archetype="knight", rank="baron", culture="veyrish", faith="lantern-church", challenge_rating=3, seed=7)
+REQ = NpcRequest(
+    archetype="knight", rank="baron", culture="veyrish", faith="lantern-church", challenge_rating=3, seed=7
+)
 
 
 def _answer(**changes: object) -> str:

@@ -51,8 +51,10 @@ def test_numbers_are_recomputed_consistently(srd: Srd, base: str, target: float)
     row = MONSTER_STATISTICS[target]
     pb = proficiency_bonus_for_cr(target)
     assert block.proficiency_bonus == pb
-    count, die = (int(x) for x in block.hit_dice.split("d"))
-    assert (block.hit_points, block.hit_dice) == hit_points_for(count, block.size, block.abilities.modifier("con"))  # type: ignore[arg-type]
+    count, _die = (int(x) for x in block.hit_dice.split("d"))
+    assert (block.hit_points, block.hit_dice) == hit_points_for(
+        count, block.size, block.abilities.modifier("con")
+    )  # type: ignore[arg-type]
     for act in block.actions:
         if act.attack_bonus is not None:
             assert act.attack_bonus == row["attack_bonus"]

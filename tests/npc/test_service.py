@@ -95,7 +95,9 @@ async def test_options(npc_stub: npc_pb2_grpc.NpcServiceStub, world: World) -> N
 
 
 async def test_build_creature(npc_stub: npc_pb2_grpc.NpcServiceStub) -> None:
-    reply = await npc_stub.BuildCreature(npc_pb2.BuildCreatureRequest(base_monster="wolf", template="undead", seed=3))
+    reply = await npc_stub.BuildCreature(
+        npc_pb2.BuildCreatureRequest(base_monster="wolf", template="undead", seed=3)
+    )
     sb = reply.stat_block
     assert sb.creature_type == "undead" and "poison" in sb.damage_immunities
     assert {"exhaustion", "poisoned"} <= set(sb.condition_immunities)
@@ -106,7 +108,9 @@ async def test_build_creature(npc_stub: npc_pb2_grpc.NpcServiceStub) -> None:
         npc_pb2.BuildCreatureRequest(base_monster="wolf", template="fey-touched", challenge_rating=6, seed=3)
     )
     assert target.stat_block.challenge.value == 6 and target.rated_challenge_rating == 6
-    found = await _violations(npc_stub.BuildCreature(npc_pb2.BuildCreatureRequest(base_monster="wolf", template="x")))
+    found = await _violations(
+        npc_stub.BuildCreature(npc_pb2.BuildCreatureRequest(base_monster="wolf", template="x"))
+    )
     assert "aberrant" in found["template"]
 
 
