@@ -17,6 +17,9 @@ from mesh.text import Provenance, TextModel
 from rules.items import Appraisal, ItemMechanics, Rarity, appraise, price_for
 
 MAX_CHOSEN_SEED = 2**31 - 1
+#: How long a loaded world is used before its files are checked for edits again (s): ``load_world`` stats every
+#: document on each call, which costs more than composing an item.
+WORLD_RECHECK_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,15 +64,30 @@ def value_in(world: World | None, gp: int) -> Value:
 
 class ItemForge:
     def __init__(
-        self, worlds_dir: Path, default_world: str, generator: ItemGenerator, text: TextModel | None = None
+        self,
+        worlds_dir: Path,
+        default_world: str,
+        generator: ItemGenerator,
+        text: TextModel | None = None,
+        recheck_s: float = WORLD_RECHECK_S,
     ) -> None:
         self.worlds_dir = worlds_dir
         self.default_world = default_world
         self.generator = generator
         self.text = text
+        self.recheck_s = recheck_s
+        self._seen: dict[str, tuple[float, World]] = {}
 
     def world(self, world_id: str) -> World:
-        return load_world(world_path(self.worlds_dir, world_id.strip() or self.default_world, "world_id"))
+        """The world's lore; files are re-checked for edits every ``recheck_s`` (``load_world`` stats each one)."""
+        key = world_id.strip() or self.default_world
+        now = time.monotonic()
+        hit = self._seen.get(key)
+        if hit is not None and now - hit[0] < self.recheck_s:
+            return hit[1]
+        world = load_world(world_path(self.worlds_dir, key, "world_id"))
+        self._seen[key] = (now, world)
+        return world
 
     async def generate(self, world_id: str, req: ItemRequest) -> ForgedItem:
         started = time.perf_counter()

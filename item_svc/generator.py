@@ -18,6 +18,7 @@ import hashlib
 import json
 import random
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -326,6 +327,19 @@ class ItemGenerator:
             effect = next((e for e in theme.effects if _tokens(e) & _tokens(spell.name)), "")
             out.append(Candidate("spell", tier, spell=item_spell, charges=charges, effect=effect))
         return out
+
+    def warm(self, world: World, stop: threading.Event | None = None) -> int:
+        """Build the candidate lists of every theme, kind and rarity of ``world`` ahead of the first request
+        (the service does this in a background thread after start-up); returns how many lists were built."""
+        count = 0
+        for theme in world.item_themes:
+            for kind in ItemKind:
+                for rarity in Rarity:
+                    if stop is not None and stop.is_set():
+                        return count
+                    self.candidates(world, theme, kind, rarity)
+                    count += 1
+        return count
 
     # -- composing ---------------------------------------------------------------------------------------------
 

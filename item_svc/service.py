@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 import grpc
 
 from dungeonmaster.v1 import item_pb2, item_pb2_grpc
@@ -25,6 +28,7 @@ from mesh.text import TextModel, get_text_model
 from rules.items import Rarity
 from rules.spells import load_spells
 
+log = logging.getLogger("item_svc")
 SERVICE_NAME = item_pb2.DESCRIPTOR.services_by_name["ItemService"].full_name
 MAX_REF = 200
 MAX_TEXT = 4000
@@ -119,6 +123,22 @@ def build_spec(settings: Settings, *, model: TextModel | None = None) -> Service
         settings.worlds_dir, settings.default_world, ItemGenerator(load_spells(), load_bases()), text
     )
     servicer = ItemServicer(forge)
+    stop_warming = threading.Event()
+
+    def warm() -> None:
+        try:
+            built = forge.generator.warm(forge.world(""), stop_warming)
+            log.info("item candidates ready", extra={"lists": built})
+        except Exception:  # a broken default world shows in readiness; warming is only a speed-up
+            log.exception("warming item candidates failed")
+
+    async def startup() -> None:
+        await text.start()
+        threading.Thread(target=warm, name="item-warm", daemon=True).start()
+
+    async def shutdown() -> None:
+        stop_warming.set()
+        await text.close()
 
     def register(server: grpc.aio.Server) -> None:
         item_pb2_grpc.add_ItemServiceServicer_to_server(servicer, server)
@@ -138,6 +158,6 @@ def build_spec(settings: Settings, *, model: TextModel | None = None) -> Service
         service_names=[SERVICE_NAME],
         register=register,
         readiness=readiness,
-        startup=text.start,
-        shutdown=text.close,
+        startup=startup,
+        shutdown=shutdown,
     )
