@@ -98,11 +98,12 @@ class EndpointPool:
         delay = min(self.max_cooldown_s, self.cooldown_s * 2 ** (endpoint.failures - 1))
         endpoint.down_until = time.monotonic() + delay
 
-    def mark_success(self, endpoint: Endpoint) -> None:
-        """The endpoint answered: it is healthy again."""
+    def mark_success(self, endpoint: Endpoint, finished: bool = True) -> None:
+        """The endpoint answered: it is healthy again (``finished``: a whole request was served)."""
         endpoint.failures = 0
         endpoint.down_until = 0.0
-        endpoint.served += 1
+        if finished:
+            endpoint.served += 1
 
     def update_load(self, endpoint: Endpoint, total: float, inflight_at_scrape: int) -> None:
         """Record a scrape: the server's total load minus what this process itself had there at that moment."""

@@ -8,6 +8,7 @@ everywhere: whole-text completion, JSON-schema validation with one repair attemp
 from __future__ import annotations
 
 import abc
+import dataclasses
 import json
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -17,6 +18,10 @@ from mesh.errors import Unavailable
 from mesh.text.schema import validate_json
 from mesh.text.templates import PromptLibrary, default_library
 from mesh.text.types import Chunk, Completion, GenParams, JsonResult, Message, Prompt, Provenance
+
+#: Tokens kept free when sizing the repair attempt, and the smallest completion worth a repair.
+REPAIR_MARGIN = 16
+MIN_REPAIR_TOKENS = 64
 
 #: A caller's extra check on a schema-valid object; returns the problems found (empty = accepted).
 Check = Callable[[dict[str, Any]], list[str]]
@@ -117,18 +122,33 @@ class TextModel(abc.ABC):
             info.latency_ms = (time.perf_counter() - started) * 1000
             return JsonResult(data, info)
         problems.extend(f"attempt 1: {e}" for e in errs)
-        repair = self.prompts.repair(prompt, text, errs, schema)
-        text2, info2 = await self._json_attempt(repair, schema, params)
-        info.prompt_tokens += info2.prompt_tokens
-        info.completion_tokens += info2.completion_tokens
-        data, errs = validate_json(text2, schema, check)
-        if data is not None:
-            info.latency_ms = (time.perf_counter() - started) * 1000
-            return JsonResult(data, info, repaired=True, problems=tuple(problems))
-        problems.extend(f"attempt 2: {e}" for e in errs)
+        repair, repair_params = self._repair_prompt(prompt, text, errs, schema, params)
+        if repair is None:
+            problems.append("attempt 2: the repair prompt does not fit the model's window")
+        else:
+            text2, info2 = await self._json_attempt(repair, schema, repair_params)
+            info.prompt_tokens += info2.prompt_tokens
+            info.completion_tokens += info2.completion_tokens
+            data, errs = validate_json(text2, schema, check)
+            if data is not None:
+                info.latency_ms = (time.perf_counter() - started) * 1000
+                return JsonResult(data, info, repaired=True, problems=tuple(problems))
+            problems.extend(f"attempt 2: {e}" for e in errs)
         if fallback is None:
             raise ModelOutputInvalid(problems)
         return use_fallback(fallback, schema, check, params.seed, info, started, problems)
+
+    def _repair_prompt(
+        self, prompt: Prompt, answer: str, problems: list[str], schema: dict[str, Any], params: GenParams
+    ) -> tuple[Prompt | None, GenParams]:
+        """The repair prompt (quoting the schema only if it fits) and a completion budget that fits the window."""
+        window = self.context_window
+        for quoted_schema in (schema, None):
+            repair = self.prompts.repair(prompt, answer, problems, quoted_schema)
+            room = window - self.count_messages(repair.messages) - REPAIR_MARGIN
+            if room >= min(params.max_tokens, MIN_REPAIR_TOKENS):
+                return repair, dataclasses.replace(params, max_tokens=min(params.max_tokens, room))
+        return None, params
 
 
 def use_fallback(
@@ -140,9 +160,13 @@ def use_fallback(
     started: float,
     problems: list[str],
 ) -> JsonResult:
-    """Run the caller's procedural fallback; it must itself be valid (an invalid fallback is a caller bug)."""
+    """Run the caller's procedural fallback; it must fit the schema (an invalid fallback is a caller bug).
+
+    The caller's ``check`` is not applied: it guards against the model changing what the caller computed, and
+    the fallback is the caller's own computation.
+    """
     data = fallback(seed)
-    valid, errs = validate_json(json.dumps(data), schema, check)
+    valid, errs = validate_json(json.dumps(data), schema)
     if valid is None:
         raise ValueError(f"procedural fallback violates its own schema: {errs}")
     fb_info = Provenance(

@@ -53,11 +53,16 @@ class PromptLibrary:
         """A full ``Prompt`` for ``task``."""
         return Prompt(task, self.messages(task, variables, context), dict(variables), context)
 
-    def repair(self, prompt: Prompt, answer: str, problems: list[str], schema: dict[str, Any]) -> Prompt:
-        """The original chat, the rejected answer, and a request to fix exactly the listed problems."""
+    def repair(
+        self, prompt: Prompt, answer: str, problems: list[str], schema: dict[str, Any] | None
+    ) -> Prompt:
+        """The original chat, the rejected answer, and a request to fix exactly the listed problems.
+
+        ``schema`` is quoted when given; leave it out when the window is tight and the server enforces it.
+        """
         quoted = answer if len(answer) <= MAX_QUOTED_ANSWER else answer[:MAX_QUOTED_ANSWER] + "…"
         user = self._env.get_template("repair.user.j2").render(
-            problems=problems, schema=json.dumps(schema, separators=(",", ":"))
+            problems=problems, schema=json.dumps(schema, separators=(",", ":")) if schema else ""
         )
         messages = (*prompt.messages, Message("assistant", quoted), Message("user", user.strip()))
         return Prompt(prompt.task, messages, prompt.variables, prompt.context)

@@ -409,6 +409,7 @@ class VLLMBackend(TextModel):
             first = stream.pending[-1]
             if isinstance(first, dict) and first.get("error"):
                 raise EndpointError(endpoint.base_url, f"error event: {first['error']}")
+            self.pool.mark_success(endpoint, finished=False)
             return stream
         except BaseException as exc:
             self.pool.release(endpoint)
@@ -424,6 +425,8 @@ class VLLMBackend(TextModel):
         if not stream.released:
             stream.released = True
             self.pool.release(stream.endpoint)
+            if outcome == "ok":
+                self.pool.mark_success(stream.endpoint)
             telemetry.requests().labels(stream.endpoint.base_url, outcome).inc()
             await stream.response.aclose()
 
@@ -445,6 +448,11 @@ class VLLMBackend(TextModel):
                 saw_end = False
                 try:
                     async for event in stream.iterate():
+                        if time.monotonic() >= deadline:
+                            outcome = "deadline"
+                            raise DeadlineExceeded(
+                                f"text generation ran past the call's deadline after {completion_tokens + segment_chunks} tokens"
+                            )
                         if event == DONE:
                             saw_end = True
                             break

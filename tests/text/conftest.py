@@ -1,0 +1,14 @@
+"""Fixtures for the text-layer tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from mesh.text.local_vllm import LocalVLLM
+from tests.text.vllm_support import shared_vllm
+
+
+@pytest.fixture(scope="session")
+def vllm_server(request: pytest.FixtureRequest) -> LocalVLLM:
+    """The tiny vLLM server shared by the whole test session."""
+    return shared_vllm(request)

@@ -1,0 +1,45 @@
+"""One tiny vLLM server per test session, shared by tests/text and tests/narrative.
+
+The first fixture that needs it builds ``.vllm-venv`` and the tiny model if missing (about 3 minutes on a fresh
+machine), starts the server on a free port and waits for ``/health`` with a bounded timeout; it is stopped when
+the session ends. Only the failover test starts a second server, and stops it itself.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import pytest
+
+from mesh.text.local_vllm import LocalVLLM
+
+_shared: dict[str, LocalVLLM] = {}
+START_TIMEOUT_S = 300.0
+
+
+def shared_vllm(request: pytest.FixtureRequest) -> LocalVLLM:
+    """The session's server, started on first use; stopped at the end of the session."""
+    server = _shared.get("main")
+    if server is None:
+        server = LocalVLLM().start(timeout=START_TIMEOUT_S)
+        _shared["main"] = server
+
+        def stop() -> None:
+            _shared.pop("main", None)
+            server.stop()
+
+        request.addfinalizer(stop)
+    return server
+
+
+def vllm_counter(base_url: str, name: str, **labels: str) -> float:
+    """Sum of a vLLM metric's samples whose labels include ``labels``."""
+    with urllib.request.urlopen(base_url + "/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})?\s+(\S+)$", line)
+        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
