@@ -15,11 +15,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from memory_svc.db import Database  # noqa: E402
-from memory_svc.embeddings import Embedder  # noqa: E402
-from memory_svc.ingest import ensure_world_from_folder, ingest_documents, read_folder  # noqa: E402
-from memory_svc.memory import Memory  # noqa: E402
-from memory_svc.vector_store import VectorStore  # noqa: E402
+from memory_svc.db import Database
+from memory_svc.embeddings import Embedder
+from memory_svc.ingest import ensure_world_from_folder, ingest_documents, read_folder
+from memory_svc.memory import Memory
+from memory_svc.vector_store import VectorStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_WORLD = ROOT / "worlds" / "ashen-reach"
