@@ -4,9 +4,11 @@ Per call it: reads ``x-request-id`` (or makes one) and echoes it in trailing met
 method, deadline and caller identity into ``mesh.context``; maps exceptions to rich statuses (``mesh.status``);
 records Prometheus metrics; writes one JSON access log line (method, code, latency).
 
-It is one interceptor rather than a chain because every Python interceptor layer costs a coroutine hop per call,
-and wrapped handlers are cached per method so the steady state allocates no new handler objects. Both unary and
-streaming handlers are wrapped; for streaming responses the error mapping also covers failures mid-stream.
+It is one layer rather than a chain because every Python interceptor layer costs a coroutine hop per call.
+``mesh.server`` applies it without grpc's interceptor machinery at all: it wraps each method handler once, when
+the handlers are registered (``wrap``), which saves grpc's per-call ``intercept_service`` round trip. Used as an
+ordinary ``grpc.aio`` interceptor it caches wrapped handlers per method. Both unary and streaming handlers are
+wrapped; for streaming responses the error mapping also covers failures mid-stream.
 """
 
 from __future__ import annotations
@@ -22,21 +24,19 @@ import grpc
 
 from mesh import errors
 from mesh.context import (
-    ANONYMOUS,
     REQUEST_ID_KEY,
     deadline_var,
     identity_var,
     method_var,
-    new_request_id,
     parse_identity,
     request_id_var,
+    safe_request_id,
 )
-from mesh.logs import ACCESS_LOGGER
+from mesh.logs import AccessLog
 from mesh.metrics import RpcMetrics
 from mesh.status import ErrorStatus, to_grpc_status
 
 log = logging.getLogger("mesh.server")
-access_log = logging.getLogger(ACCESS_LOGGER)
 
 #: Methods whose access lines are DEBUG rather than INFO (probes would drown the real traffic).
 QUIET_PREFIXES: tuple[str, ...] = ("/grpc.health.v1.", "/grpc.reflection.")
@@ -45,7 +45,6 @@ _CODE_NAMES = {code: code.name for code in grpc.StatusCode}
 _OK = grpc.StatusCode.OK
 _CANCELLED = grpc.StatusCode.CANCELLED
 _DEADLINE = grpc.StatusCode.DEADLINE_EXCEEDED
-_MAX_REQUEST_ID = 128
 _END = object()
 
 AbortError: type[BaseException] = grpc.aio.AbortError
@@ -53,7 +52,10 @@ Handler = Any  # grpc.RpcMethodHandler: untyped in grpcio
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Request id, context, error mapping, metrics and access log for one service."""
+    """Request id, context, error mapping, metrics and access log for one service.
+
+    Either pass it to ``grpc.aio.server(interceptors=[...])`` or wrap handlers up front with ``wrap``.
+    """
 
     def __init__(
         self,
@@ -66,6 +68,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._metrics = metrics
         self._quiet = tuple(quiet_prefixes)
         self._cache: dict[str, tuple[Handler, Handler]] = {}
+        self._access = AccessLog(service)
+
+    def flush(self) -> None:
+        """Write out buffered access log lines (called when the server stops)."""
+        self._access.flush()
 
     async def intercept_service(
         self,
@@ -79,13 +86,14 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         hit = self._cache.get(method)
         if hit is not None and hit[0] is handler:
             return hit[1]
-        wrapped = self._wrap(handler, method)
+        wrapped = self.wrap(handler, method)
         self._cache[method] = (handler, wrapped)
         return wrapped
 
     # --- wrapping ---------------------------------------------------------------------------------------------
 
-    def _wrap(self, handler: Handler, method: str) -> Handler:
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """``handler`` (a grpc.RpcMethodHandler for ``method``) with this layer around its behaviour."""
         if handler.unary_unary is not None:
             return handler._replace(unary_unary=self._unary_response(handler.unary_unary, method))
         if handler.stream_unary is not None:
@@ -121,7 +129,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             finally:
                 if code is _OK:
                     code = context.code() or _OK
-                self._finish(method, code, start, context, loud)
+                self._finish(method, code, start, context, loud, rid)
 
         return wrapper
 
@@ -161,7 +169,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     await result.aclose()
                 if code is _OK:
                     code = context.code() or _OK
-                self._finish(method, code, start, context, loud)
+                self._finish(method, code, start, context, loud, rid)
 
         return wrapper
 
@@ -178,17 +186,14 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     rid = value if isinstance(value, str) else value.decode("ascii", "replace")
                 elif key.startswith("x-dm-"):
                     identity_seen = True
-        if not rid or len(rid) > _MAX_REQUEST_ID or not rid.isprintable():
-            rid = new_request_id()
+        rid = safe_request_id(rid)
         request_id_var.set(rid)
         method_var.set(method)
         remaining = context.time_remaining()
         if remaining is not None:
             deadline_var.set(time.monotonic() + remaining)
-        if identity_seen:
+        if identity_seen:  # otherwise the call's fresh task context already holds ANONYMOUS
             identity_var.set(parse_identity(metadata))
-        else:
-            identity_var.set(ANONYMOUS)
         context.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
         return rid
 
@@ -203,26 +208,16 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
         return to_grpc_status(exc, rid)
 
-    def _finish(self, method: str, code: grpc.StatusCode, start: float, context: Any, loud: bool) -> None:
+    def _finish(
+        self, method: str, code: grpc.StatusCode, start: float, context: Any, loud: bool, rid: str
+    ) -> None:
         elapsed = time.perf_counter() - start
         name = _CODE_NAMES.get(code, "UNKNOWN")
         if self._metrics is not None:
             self._metrics.observe(method, name, elapsed)
         level = logging.INFO if loud else logging.DEBUG
-        if access_log.isEnabledFor(level):
-            access_log.log(
-                level,
-                "%s %s",
-                method,
-                name,
-                extra={
-                    "service": self._service,
-                    "method": method,
-                    "code": name,
-                    "latency_ms": round(elapsed * 1000.0, 3),
-                    "peer": context.peer(),
-                },
-            )
+        if self._access.enabled(level):
+            self._access.emit(level, method, name, elapsed, rid, context.peer())
 
 
 def _cancel_code() -> grpc.StatusCode:

@@ -302,7 +302,6 @@ class Settings(BaseSettings):
         "when visual_compile is on.",
     )
 
-
     # --- gRPC runtime ----------------------------------------------------------------------------------------
     grace_period_s: float = Field(
         10.0,

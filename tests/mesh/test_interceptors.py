@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 
 import grpc
 import httpx
+import pytest
 
+from mesh import errors
 from mesh.channels import Channels
 from mesh.context import REQUEST_ID_KEY
+from mesh.interceptors import ServerInterceptor
+from mesh.logs import FLUSH_INTERVAL_S, AccessLog
 from mesh.server import start_server
 from mesh.settings import Settings
 from tests.mesh import echo_service as es
@@ -115,4 +121,124 @@ async def test_metrics_endpoint_counts_calls(settings: Settings) -> None:
         in text
     )
     assert 'dm_rpc_server_handling_seconds_count{method="/test.v1.Echo/Echo",service="metered"} 3.0' in text
+    assert (
+        'dm_rpc_server_handling_seconds_bucket{le="+Inf",method="/test.v1.Echo/Echo",service="metered"} 3.0'
+        in text
+    )
+    assert (
+        'dm_rpc_server_handling_seconds_bucket{le="120.0",method="/test.v1.Echo/Echo",service="metered"} 3.0'
+        in text
+    )
     assert 'dm_service_ready{service="metered"} 1.0' in text
+
+
+async def test_context_does_not_leak_between_calls(settings: Settings) -> None:
+    async with start_server(es.spec("leak"), settings, port=0) as srv:
+        async with grpc.aio.insecure_channel(srv.address) as ch:
+            echo = es.unary(ch, "Echo")
+            first = await echo({}, metadata=(("x-dm-role", "dm"), (REQUEST_ID_KEY, "one")), timeout=5)
+            second = await echo({})
+    assert first["seen"]["role"] == "dm" and first["seen"]["remaining"] is not None
+    assert second["seen"]["role"] == "" and second["seen"]["remaining"] is None
+    assert second["seen"]["request_id"] not in ("", "one")
+
+
+async def test_unsafe_request_id_is_replaced(settings: Settings) -> None:
+    async with start_server(es.spec("unsafe"), settings, port=0) as srv:
+        async with grpc.aio.insecure_channel(srv.address) as ch:
+            reply = await es.unary(ch, "Echo")({}, metadata=((REQUEST_ID_KEY, 'x"}, "level": "ERROR'),))
+    assert re.fullmatch(r"[0-9a-f]{32}", reply["seen"]["request_id"])
+
+
+async def test_interceptor_works_as_a_plain_grpc_interceptor(json_log: LogCapture) -> None:
+    """ServerInterceptor on an ordinary grpc.aio server (mesh.server wraps handlers up front instead)."""
+    server = grpc.aio.server(interceptors=[ServerInterceptor("plain")])
+    es.EchoService().register(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            call = es.unary(ch, "Validate")({"level": 99, "name": "x"})
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await call
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert REQUEST_ID_KEY in _trailing(await call.trailing_metadata())
+            for _ in range(2):  # the second call uses the cached wrapped handler
+                assert (await es.unary(ch, "Echo")({"n": 1}))["echo"] == {"n": 1}
+    finally:
+        await server.stop(None)
+    codes = [
+        r["code"] for r in json_log.records() if r["logger"] == "mesh.access" and r["service"] == "plain"
+    ]
+    assert codes == ["INVALID_ARGUMENT", "OK", "OK"]
+
+
+async def test_opaque_generic_handlers_are_wrapped_too(settings: Settings) -> None:
+    """A generic handler that is not a plain method dict is still served through the mesh layer."""
+
+    class Opaque(grpc.GenericRpcHandler):
+        def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+            if details.method == "/test.v1.Opaque/Get":  # type: ignore[attr-defined]
+                return grpc.unary_unary_rpc_method_handler(self.get)
+            return None
+
+        async def get(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            raise errors.NotFound("thing", request.decode())
+
+    spec = es.spec("opaque")
+    register = spec.register
+
+    def both(server: grpc.aio.Server) -> None:
+        register(server)
+        server.add_generic_rpc_handlers([Opaque()])
+
+    spec.register = both
+    async with start_server(spec, settings, port=0) as srv:
+        async with grpc.aio.insecure_channel(srv.address) as ch:
+            for _ in range(2):
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await ch.unary_unary("/test.v1.Opaque/Get")(b"orb")
+                assert info.value.code() == grpc.StatusCode.NOT_FOUND
+            with pytest.raises(grpc.aio.AioRpcError) as missing:
+                await ch.unary_unary("/test.v1.Opaque/Nope")(b"")
+            assert missing.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_register_may_only_add_handlers(settings: Settings) -> None:
+    def greedy(server: grpc.aio.Server) -> None:
+        server.add_insecure_port("127.0.0.1:0")
+
+    async def go() -> None:
+        spec = es.spec("greedy")
+        spec.register = greedy
+        async with start_server(spec, settings, port=0):
+            pass
+
+    with pytest.raises(RuntimeError, match="only add handlers"):
+        asyncio.run(go())
+
+
+async def test_access_log_fast_path_writes_the_same_fields(json_log: LogCapture) -> None:
+    """With the mesh handler as the only root handler (production), lines are built directly and batched."""
+    root = logging.getLogger()
+    others = [h for h in root.handlers if not getattr(h, "_dm_mesh_handler", False)]
+    for h in others:  # pytest's capture handlers; put back below
+        root.removeHandler(h)
+    try:
+        access = AccessLog("fast")
+        access.emit(logging.INFO, "/a.B/C", "OK", 0.0012345, "rid-1", 'ipv6:[::1]:5"0')
+        assert json_log.text() == ""  # batched: nothing written until the flush
+        # The flush timer was scheduled first with the same delay, so it has run when this event fires.
+        flushed = asyncio.Event()
+        asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, flushed.set)
+        await asyncio.wait_for(flushed.wait(), timeout=5)
+        fast = json_log.records()
+    finally:
+        for h in others:
+            root.addHandler(h)
+    access.emit(logging.INFO, "/a.B/C", "OK", 0.0012345, "rid-1", 'ipv6:[::1]:5"0')  # slow path now
+    slow = json_log.records()[-1]
+    assert len(fast) == 1
+    line = fast[0]
+    assert line == {**slow, "ts": line["ts"]}
+    assert line["latency_ms"] == 1.234 and line["peer"] == 'ipv6:[::1]:5"0' and line["msg"] == "/a.B/C OK"
