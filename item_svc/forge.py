@@ -46,6 +46,7 @@ class ForgedItem:
     value: Value
     info: Provenance
     prose_replaced: bool = False
+    prose_problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ class ItemForge:
         info = dataclasses.replace(written.info, seed=seed, latency_ms=(time.perf_counter() - started) * 1000)
         return ForgedItem(
             made.item_id, made.mechanics, req.rarity, made.appraisal, made.theme, made.effects, written.prose, value,
-            info, written.replaced,
+            info, written.replaced, written.problems,
         )  # fmt: skip
 
     def appraise(self, mechanics: ItemMechanics, world_id: str = "") -> Valuation:

@@ -9,6 +9,7 @@ dice, save DC, charge count or spell level) is rejected, repaired once, then rep
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from dataclasses import dataclass
@@ -16,8 +17,11 @@ from typing import Any
 
 from lore import World
 from lore.facts import ItemTheme
+from mesh.errors import DeadlineExceeded, FailedPrecondition, ResourceExhausted, Unavailable
 from mesh.text import GenParams, Message, Prompt, Provenance, TextModel
 from rules.items import SCROLL_TABLE, ItemKind, ItemMechanics, Rarity
+
+log = logging.getLogger("item_svc.prose")
 
 #: Materials and details by damage type (generic words; the world's names come from its own facts).
 _LOOKS: dict[str, tuple[str, str]] = {
@@ -34,6 +38,10 @@ _LOOKS: dict[str, tuple[str, str]] = {
     "bludgeoning": ("salt-bleached driftwood", "barnacle scars polished smooth"),
 }
 _DEFAULT_LOOK = ("worn steel", "maker's marks no smith today can read")
+#: Answer budget (tokens) asked of a model, the least worth asking for, and room kept for the chat template.
+MAX_ANSWER = 500
+MIN_ANSWER = 150
+PROMPT_MARGIN = 16
 MAX_NAME = 90
 MAX_DESCRIPTION = 600
 MAX_LORE = 900
@@ -188,7 +196,20 @@ def number_problems(data: dict[str, Any], mech: ItemMechanics) -> list[str]:
     return out
 
 
-def _prompt(world: World, theme: ItemTheme, mech: ItemMechanics, rarity: Rarity, draft: ItemProse) -> Prompt:
+def _prompt(
+    world: World,
+    theme: ItemTheme,
+    mech: ItemMechanics,
+    rarity: Rarity,
+    draft: ItemProse,
+    compact: bool = False,
+    minimal: bool = False,
+) -> Prompt:
+    """A chat asking for name, description and lore; ``compact`` and ``minimal`` suit small model windows."""
+    if minimal:
+        short = "Name and describe a magic item as JSON. Words only, no numbers."
+        user = f"A {rarity.label} {mech.base_item or mech.kind.value} of the {theme.name} tradition."
+        return Prompt("item_prose", (Message("system", short), Message("user", user)), {"theme": theme.id})
     system = (
         "You name and describe magic items for a tabletop game master. Answer with one JSON object matching the "
         "schema. Write words only: do not state bonuses, dice, save DCs, charges or spell levels other than those "
@@ -196,15 +217,14 @@ def _prompt(world: World, theme: ItemTheme, mech: ItemMechanics, rarity: Rarity,
     )
     rules = "\n".join(f"- {p.name}: {p.description}" for p in mech.properties)
     events = "; ".join(f"{e.year}: {e.name}" for e in list(world.events)[:12])
-    user = "\n".join(
-        [
-            f"World: {world.name}. {world.summary}",
-            f"Item: {rarity.label} {mech.kind.value} ({mech.base_item}), theme {theme.name}.",
-            f"Mechanics (fixed):\n{rules}",
-            f"History to draw on: {events}",
-            f"A plain draft to improve on: {draft}",
-        ]
-    )
+    lines = [
+        f"World: {world.name}. {world.summary}",
+        f"Item: {rarity.label} {mech.kind.value} ({mech.base_item}), theme {theme.name}.",
+        f"Mechanics (fixed):\n{rules}",
+    ]
+    if not compact:
+        lines += [f"History to draw on: {events}", f"A plain draft to improve on: {draft}"]
+    user = "\n".join(lines)
     return Prompt("item_prose", (Message("system", system), Message("user", user)), {"theme": theme.id})
 
 
@@ -218,14 +238,34 @@ async def write_prose(
     text: TextModel | None,
 ) -> WrittenItemProse:
     draft = write_procedural(world, theme, mech, rarity, effects, random.Random(f"item-prose|{seed}"))
+    procedural = Provenance(backend="procedural", model="", seed=seed, procedural=True)
     if text is None or text.backend == "procedural":
-        return WrittenItemProse(draft, Provenance(backend="procedural", model="", seed=seed, procedural=True))
-    result = await text.complete_json(
+        return WrittenItemProse(draft, procedural)
+    prompts = [
         _prompt(world, theme, mech, rarity, draft),
-        prose_schema(),
-        GenParams(max_tokens=500, temperature=0.8, seed=seed),
-        fallback=lambda _seed: {"name": draft.name, "description": draft.description, "lore": draft.lore},
-        check=lambda data: number_problems(data, mech),
-    )
+        _prompt(world, theme, mech, rarity, draft, compact=True),
+        _prompt(world, theme, mech, rarity, draft, minimal=True),
+    ]
+    fitted = None
+    for prompt in prompts:
+        room = text.context_window - text.count_messages(prompt.messages) - PROMPT_MARGIN
+        if room >= MIN_ANSWER:
+            fitted = prompt, min(MAX_ANSWER, room)
+            break
+    if fitted is None:
+        problem = "the prompt does not fit the model's window"
+        return WrittenItemProse(draft, procedural, replaced=True, problems=(problem,))
+    try:
+        result = await text.complete_json(
+            fitted[0],
+            prose_schema(),
+            GenParams(max_tokens=fitted[1], temperature=0.8, seed=seed),
+            fallback=lambda _seed: {"name": draft.name, "description": draft.description, "lore": draft.lore},
+            check=lambda data: number_problems(data, mech),
+        )
+    except (Unavailable, FailedPrecondition, DeadlineExceeded, ResourceExhausted) as exc:
+        # An unreachable or refusing model does not fail the item: the procedural words stand in, and say so.
+        log.warning("text model failed, procedural item prose used: %s", exc)
+        return WrittenItemProse(draft, procedural, replaced=True, problems=(str(exc),))
     prose = ItemProse(str(result.data["name"]), str(result.data["description"]), str(result.data["lore"]))
     return WrittenItemProse(prose, result.info, result.repaired, result.fallback, result.problems)

@@ -98,6 +98,7 @@ class GeneratedNpc:
     character_id: str = ""
     prose_repaired: bool = False
     prose_replaced: bool = False
+    prose_problems: tuple[str, ...] = ()
 
 
 def npc_id(world: World, req: NpcRequest, seed: int) -> str:
@@ -207,7 +208,7 @@ class NpcGenerator:
             character_id = saved.character_id
             npc = dataclasses.replace(npc, id=character_id)
         info = dataclasses.replace(written.info, seed=seed, latency_ms=(time.perf_counter() - started) * 1000)
-        return GeneratedNpc(npc, info, character_id, written.repaired, written.replaced)
+        return GeneratedNpc(npc, info, character_id, written.repaired, written.replaced, written.problems)
 
     @staticmethod
     def record(world: World, campaign_id: str, npc: Npc, choices: NpcChoices) -> NpcRecord:

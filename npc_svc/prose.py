@@ -12,6 +12,7 @@ rejected, the model gets one repair attempt, and after that the procedural write
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections.abc import Iterable
@@ -20,10 +21,13 @@ from typing import Any
 
 from lore import World
 from lore.facts import Archetype, Culture, Faith, Rank, Region
+from mesh.errors import DeadlineExceeded, FailedPrecondition, ResourceExhausted, Unavailable
 from mesh.text import GenParams, Message, Prompt, Provenance, TextModel
 from npc_svc.names import NpcName, pronouns
 from rules.challenge import format_cr
 from rules.statblock import StatBlock
+
+log = logging.getLogger("npc_svc.prose")
 
 _AGES = ("young", "youthful", "middle-aged", "weathered", "greying", "old")
 _BUILDS = ("slight", "wiry", "stocky", "broad-shouldered", "tall and spare", "heavy-set", "compact", "rangy")
@@ -51,6 +55,11 @@ _CLOTHES_BY_RANK = {
 #: Field limits, also given to the model in the schema (a random model otherwise runs to max_tokens).
 MAX_ITEM_CHARS = 200
 MAX_DESCRIPTION_CHARS = 700
+
+#: Answer budget (tokens) asked of a model, the least worth asking for, and room kept for the chat template.
+MAX_ANSWER = 700
+MIN_ANSWER = 200
+PROMPT_MARGIN = 16
 
 LIST_FIELDS = ("traits", "ideals", "bonds", "flaws", "motivations", "mannerisms", "secrets")
 
@@ -245,9 +254,15 @@ def check_prose(data: dict[str, Any], block: StatBlock) -> list[str]:
     return problems
 
 
-def _prompt(facts: ProseFacts, draft: NpcProse) -> Prompt:
-    """A chat asking for the fields, grounded in the same facts the procedural writer uses."""
+def _prompt(facts: ProseFacts, draft: NpcProse, compact: bool = False, minimal: bool = False) -> Prompt:
+    """A chat asking for the fields, grounded in the same facts the procedural writer uses; ``compact`` and
+    ``minimal`` are shorter forms for models with small windows."""
     arch = facts.archetype
+    variables = {"npc": facts.name.full, "archetype": arch.id, "culture": facts.culture.id}
+    if minimal:
+        system = "Describe a game NPC as JSON. Words only, no numbers."
+        user = f"{facts.name.full}, {facts.culture.name} {arch.name.lower()}, faith: {facts.faith.name}."
+        return Prompt("npc_profile", (Message("system", system), Message("user", user)), variables)
     system = (
         "You write non-player characters for a tabletop game master. Answer with one JSON object matching the "
         "schema. Write only words: never state hit points, armor class, challenge rating, save DCs or attack "
@@ -261,11 +276,14 @@ def _prompt(facts: ProseFacts, draft: NpcProse) -> Prompt:
         f"languages: {', '.join(facts.culture.languages)}).",
         f"Faith: {facts.faith.name}.",
         f"Home: {facts.region.name if facts.region else facts.culture.name}.",
-        f"Ideas to draw on: ideals {arch.ideals}; bonds {arch.bonds}; flaws {arch.flaws}; "
-        f"motivations {arch.motivations}; mannerisms {arch.mannerisms}; voices {arch.voices}; secrets {arch.secrets}.",
-        f"A plain draft to improve on: {draft.as_dict()}",
     ]
-    variables = {"npc": facts.name.full, "archetype": arch.id, "culture": facts.culture.id}
+    if not compact:
+        lines += [
+            f"Ideas to draw on: ideals {arch.ideals}; bonds {arch.bonds}; flaws {arch.flaws}; "
+            f"motivations {arch.motivations}; mannerisms {arch.mannerisms}; voices {arch.voices}; "
+            f"secrets {arch.secrets}.",
+            f"A plain draft to improve on: {draft.as_dict()}",
+        ]
     return Prompt("npc_profile", (Message("system", system), Message("user", "\n".join(lines))), variables)
 
 
@@ -278,19 +296,44 @@ class WrittenProse:
     problems: tuple[str, ...] = ()
 
 
+def fit_prompt(text: TextModel, prompts: list[Prompt], wanted: int, least: int) -> tuple[Prompt, int] | None:
+    """The first prompt that leaves at least ``least`` tokens for the answer in the model's window, and the
+    answer budget (at most ``wanted``); None when none fits."""
+    for prompt in prompts:
+        room = text.context_window - text.count_messages(prompt.messages) - PROMPT_MARGIN
+        if room >= least:
+            return prompt, min(wanted, room)
+    return None
+
+
 async def write_prose(facts: ProseFacts, seed: int, text: TextModel | None) -> WrittenProse:
-    """Procedural prose without a model; with one, the model's checked answer (repaired or replaced when bad)."""
+    """Procedural prose without a model; with one, the model's checked answer (repaired or replaced when bad).
+
+    A model that cannot be reached, refuses the request or has too small a window for it does not fail the NPC:
+    the procedural writer's fields are used and the provenance says so.
+    """
     draft = write_procedural(facts, random.Random(f"npc-prose|{seed}"))
+    procedural = Provenance(backend="procedural", model="", seed=seed, procedural=True)
     if text is None or text.backend == "procedural":
-        info = Provenance(backend="procedural", model="", seed=seed, procedural=True)
-        return WrittenProse(draft, info)
-    result = await text.complete_json(
-        _prompt(facts, draft),
-        prose_schema(),
-        GenParams(max_tokens=700, temperature=0.8, seed=seed),
-        fallback=lambda _seed: draft.as_dict(),
-        check=lambda data: check_prose(data, facts.block),
-    )
+        return WrittenProse(draft, procedural)
+    prompts = [_prompt(facts, draft), _prompt(facts, draft, compact=True), _prompt(facts, draft, minimal=True)]
+    fitted = fit_prompt(text, prompts, MAX_ANSWER, MIN_ANSWER)
+    if fitted is None:
+        return WrittenProse(
+            draft, procedural, replaced=True, problems=("the prompt does not fit the model's window",)
+        )
+    prompt, budget = fitted
+    try:
+        result = await text.complete_json(
+            prompt,
+            prose_schema(),
+            GenParams(max_tokens=budget, temperature=0.8, seed=seed),
+            fallback=lambda _seed: draft.as_dict(),
+            check=lambda data: check_prose(data, facts.block),
+        )
+    except (Unavailable, FailedPrecondition, DeadlineExceeded, ResourceExhausted) as exc:
+        log.warning("text model failed, procedural NPC prose used: %s", exc)
+        return WrittenProse(draft, procedural, replaced=True, problems=(str(exc),))
     return WrittenProse(
         NpcProse.from_dict(result.data), result.info, result.repaired, result.fallback, result.problems
     )

@@ -41,31 +41,39 @@ def test_saved_npc_is_retrievable_and_its_secrets_stay_dm_only(tmp_path: Path) -
         ):
             memory = memory_pb2_grpc.MemoryServiceStub(mch)
             npcs = npc_pb2_grpc.NpcServiceStub(nch)
-            memory.CreateWorld(memory_pb2.CreateWorldRequest(slug="ashen-reach", name="The Ashen Reach"), timeout=30)
+            memory.CreateWorld(
+                memory_pb2.CreateWorldRequest(slug="ashen-reach", name="The Ashen Reach"), timeout=30
+            )
             campaign = memory.CreateCampaign(
                 memory_pb2.CreateCampaignRequest(world_id="ashen-reach", name="Salt and Ash"), timeout=30
             ).campaign
             maud = memory.CreateCharacter(
                 memory_pb2.CreateCharacterRequest(
                     campaign_id=campaign.id,
-                    character=memory_pb2.Character(name="Maud Thatcher", is_npc=True, description="A ferrywoman."),
+                    character=memory_pb2.Character(
+                        name="Maud Thatcher", is_npc=True, description="A ferrywoman."
+                    ),
                 ),
                 timeout=30,
             ).character
 
             reply = npcs.GenerateNpc(
-                npc_pb2.GenerateNpcRequest(archetype="spy", campaign_id=campaign.id, save=True, seed=31), timeout=60
+                npc_pb2.GenerateNpcRequest(archetype="spy", campaign_id=campaign.id, save=True, seed=31),
+                timeout=60,
             )
             npc, cid = reply.npc, reply.character_id
             assert cid and npc.id == cid and npc.secrets
             # The relationship to the campaign's existing NPC came from memory and was recorded there.
             assert any(r.target_id == maud.id for r in npc.relationships)
             links = memory.ListRelationships(
-                memory_pb2.ListRelationshipsRequest(campaign_id=campaign.id, entity=f"character:{cid}"), timeout=30
+                memory_pb2.ListRelationshipsRequest(campaign_id=campaign.id, entity=f"character:{cid}"),
+                timeout=30,
             ).relationships
             assert any(link.target == f"character:{maud.id}" for link in links)
 
-            as_dm = memory.GetCharacter(memory_pb2.GetCharacterRequest(character_id=cid, audience=DM), timeout=30)
+            as_dm = memory.GetCharacter(
+                memory_pb2.GetCharacterRequest(character_id=cid, audience=DM), timeout=30
+            )
             as_player = memory.GetCharacter(
                 memory_pb2.GetCharacterRequest(character_id=cid, audience=PLAYER), timeout=30
             )
@@ -86,7 +94,9 @@ def test_saved_npc_is_retrievable_and_its_secrets_stay_dm_only(tmp_path: Path) -
             for secret in npc.secrets:
                 assert secret not in player_text, "a player-audience retrieval must never contain a secret"
             dm_ctx = memory.RetrieveContext(
-                memory_pb2.RetrieveContextRequest(campaign_id=campaign.id, query=query, audience=DM, top_k=20),
+                memory_pb2.RetrieveContextRequest(
+                    campaign_id=campaign.id, query=query, audience=DM, top_k=20
+                ),
                 timeout=60,
             )
             assert any(secret in "\n".join(_texts(dm_ctx)) for secret in npc.secrets), "the DM does see them"
