@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -119,6 +120,27 @@ class EchoService:
         if request.get("fail"):
             raise errors.NotFound("chunk", "last")
 
+    async def total(
+        self, requests: AsyncIterator[dict[str, Any]], ctx: grpc.aio.ServicerContext
+    ) -> dict[str, Any]:
+        """Client streaming: sums ``n``; a negative value is bad input naming its position."""
+        total = 0
+        i = 0
+        async for item in requests:
+            errors.require(item["n"] >= 0, f"items[{i}].n", "must not be negative")
+            total += item["n"]
+            i += 1
+        return {"total": total}
+
+    async def chat(
+        self, requests: AsyncIterator[dict[str, Any]], ctx: grpc.aio.ServicerContext
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Bidirectional: echoes each line; "!" is unavailable mid-stream."""
+        async for item in requests:
+            if item["line"] == "!":
+                raise errors.Unavailable("the bard left", reason="BARD_GONE")
+            yield {"line": item["line"].upper(), "request_id": context.request_id()}
+
     def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         unary: dict[str, Callable[..., Any]] = {
             "Echo": self.echo,
@@ -139,6 +161,12 @@ class EchoService:
         )
         out["StreamWrite"] = grpc.unary_stream_rpc_method_handler(
             self.stream_write, request_deserializer=_loads, response_serializer=_dumps
+        )
+        out["Total"] = grpc.stream_unary_rpc_method_handler(
+            self.total, request_deserializer=_loads, response_serializer=_dumps
+        )
+        out["Chat"] = grpc.stream_stream_rpc_method_handler(
+            self.chat, request_deserializer=_loads, response_serializer=_dumps
         )
         return out
 
@@ -176,4 +204,8 @@ def make_spec(settings: Settings) -> ServiceSpec:
     async def ready() -> Readiness:
         return Readiness(ready=True)
 
-    return spec("npc", readiness=ready)
+    async def broken_startup() -> None:
+        raise ConnectionError("database unreachable")
+
+    fail = os.environ.get("DM_TEST_FAIL_STARTUP") == "1"
+    return spec("npc", readiness=ready, startup=broken_startup if fail else None)

@@ -139,6 +139,38 @@ async def test_server_streaming_success(server: RunningServer) -> None:
     assert items == [0, 1, 2]
 
 
+async def test_client_streaming_error_names_the_item(server: RunningServer) -> None:
+    async with grpc.aio.insecure_channel(server.address) as ch:
+        total = ch.stream_unary(
+            "/test.v1.Echo/Total", request_serializer=es._dumps, response_deserializer=es._loads
+        )
+        assert await total(iter([{"n": 2}, {"n": 3}])) == {"total": 5}
+        call = total(iter([{"n": 2}, {"n": -1}]))
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call
+        status = await rpc_status.aio.from_call(call)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _detail(status, error_details_pb2.BadRequest).field_violations[0].field == "items[1].n"
+
+
+async def test_bidirectional_stream_error_mid_stream(server: RunningServer) -> None:
+    async with grpc.aio.insecure_channel(server.address) as ch:
+        chat = ch.stream_stream(
+            "/test.v1.Echo/Chat", request_serializer=es._dumps, response_deserializer=es._loads
+        )
+        call = chat(
+            iter([{"line": "hail"}, {"line": "!"}, {"line": "never"}]), metadata=((REQUEST_ID_KEY, "bd"),)
+        )
+        got = []
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            async for reply in call:
+                got.append(reply)
+        status = await rpc_status.aio.from_call(call)
+    assert got == [{"line": "HAIL", "request_id": "bd"}]
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert _detail(status, error_details_pb2.ErrorInfo).reason == "BARD_GONE"
+
+
 def test_violations_helper() -> None:
     v = errors.Violations()
     assert v.check(True, "a", "fine")

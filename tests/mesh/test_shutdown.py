@@ -1,4 +1,4 @@
-"""SIGTERM during a slow in-flight call: the call completes OK, new calls are refused, the process exits 0."""
+"""SIGTERM (or SIGINT) during a slow in-flight call: the call completes OK, new calls are refused, exit code 0."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ class ChildLog:
 
 
 @pytest.mark.slow
-async def test_sigterm_drains_in_flight_call_then_exits_zero(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_signal_drains_in_flight_call_then_exits_zero(tmp_path: Path, signum: signal.Signals) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
     env.update(
         {
@@ -75,7 +76,7 @@ async def test_sigterm_drains_in_flight_call_then_exits_zero(tmp_path: Path) -> 
         async with grpc.aio.insecure_channel(address) as ch:
             slow = asyncio.ensure_future(es.unary(ch, "Slow")({"seconds": 1.5}, timeout=10))
             await log.wait_for("slow call started")
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signum)
             await log.wait_for("draining in-flight calls")
 
             # Shutdown has begun: a new connection is refused while the old call is still running.
@@ -92,10 +93,33 @@ async def test_sigterm_drains_in_flight_call_then_exits_zero(tmp_path: Path) -> 
         assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
         await log.wait_for("stopped")
         messages = [line.get("msg") for line in log.lines]
-        assert messages.index("received SIGTERM") < messages.index("draining in-flight calls")
+        assert messages.index(f"received {signum.name}") < messages.index("draining in-flight calls")
         assert messages.index("draining in-flight calls") < messages.index("/test.v1.Echo/Slow OK")
         assert not any(m and m.startswith("/test.v1.Echo/Echo") for m in messages)
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_failed_startup_exits_non_zero(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
+    env.update({"DM_NPC_PORT": "0", "DM_NPC_METRICS_PORT": "0", "DM_TEST_FAIL_STARTUP": "1"})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.mesh.slow_server",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 1
+    failure = [json.loads(line) for line in err.splitlines() if b"service failed" in line]
+    assert failure and "database unreachable" in failure[0]["exc"]
