@@ -140,7 +140,10 @@ class Settings(BaseSettings):
         64, ge=1, le=1024, description="Texts per embedding model call (batched off the event loop)."
     )
     memory_outbox_batch_size: int = Field(
-        256, ge=1, le=10000, description="Outbox rows the vector worker embeds and writes to Milvus per batch."
+        256,
+        ge=1,
+        le=10000,
+        description="Outbox rows the vector worker embeds and writes to Milvus per batch.",
     )
     memory_outbox_poll_s: float = Field(
         1.0, gt=0, description="Longest the vector worker sleeps before looking at the outbox again (s)."
