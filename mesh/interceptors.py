@@ -94,14 +94,26 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def wrap(self, handler: Handler, method: str) -> Handler:
         """``handler`` (a grpc.RpcMethodHandler for ``method``) with this layer around its behaviour."""
+        codecs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
         if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._unary_response(handler.unary_unary, method))
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary_response(handler.unary_unary, method), **codecs
+            )
         if handler.stream_unary is not None:
-            return handler._replace(stream_unary=self._unary_response(handler.stream_unary, method))
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary_response(handler.stream_unary, method), **codecs
+            )
         if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._stream_response(handler.unary_stream, method))
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream_response(handler.unary_stream, method), **codecs
+            )
         if handler.stream_stream is not None:
-            return handler._replace(stream_stream=self._stream_response(handler.stream_stream, method))
+            return grpc.stream_stream_rpc_method_handler(
+                self._stream_response(handler.stream_stream, method), **codecs
+            )
         return handler
 
     def _unary_response(self, behavior: Callable[..., Any], method: str) -> Callable[..., Awaitable[Any]]:
@@ -137,6 +149,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self, behavior: Callable[..., Any], method: str
     ) -> Callable[..., AsyncIterator[Any]]:
         loud = not method.startswith(self._quiet)
+        is_async_gen = inspect.isasyncgenfunction(behavior)
+        is_async = inspect.iscoroutinefunction(behavior)
 
         async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
             start = time.perf_counter()
@@ -144,11 +158,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             code = _OK
             result: Any = None
             try:
-                if inspect.isasyncgenfunction(behavior):
+                if is_async_gen:
                     result = behavior(request, context)
                     async for item in result:
                         yield item
-                elif inspect.iscoroutinefunction(behavior):
+                elif is_async:
                     await behavior(request, context)  # writes with context.write()
                 else:
                     iterator: Iterator[Any] = iter(await asyncio.to_thread(behavior, request, context))

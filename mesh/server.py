@@ -1,7 +1,8 @@
 """One way to run a mesh service: ``serve(spec)`` builds the grpc.aio server every service shares.
 
 It adds grpc.health.v1 (per service name, NOT_SERVING until the spec's readiness check passes), server
-reflection, the mesh interceptor (request id, context, error mapping, metrics, access log), message size limits
+reflection, the mesh layer of ``mesh.interceptors`` around every handler (request id, context, error mapping,
+metrics, access log; applied once at registration rather than per call), message size limits
 and keepalive settings matching ``mesh.channels``, a Prometheus endpoint, and graceful shutdown: on SIGTERM or
 SIGINT every health status turns NOT_SERVING, the server stops accepting calls, in-flight calls get
 ``grace_period_s`` to finish, then ``spec.shutdown`` runs and the process exits 0.
@@ -46,7 +47,7 @@ class ServiceSpec:
     service_names: list[str]
     """Full proto service names served (``dungeonmaster.v1.MemoryService``), for health and reflection."""
     register: Callable[[grpc.aio.Server], None]
-    """Adds servicers / generic handlers to the server."""
+    """Adds servicers / generic handlers (``add_XServicer_to_server(servicer, server)``); it may only add handlers."""
     readiness: Callable[[], Awaitable[Readiness]] | None = None
     """Polled every ``health_poll_s``; SERVING iff ready. None = ready as soon as the server starts."""
     startup: Callable[[], Awaitable[None]] | None = None

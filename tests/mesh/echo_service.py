@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -141,6 +141,18 @@ class EchoService:
                 raise errors.Unavailable("the bard left", reason="BARD_GONE")
             yield {"line": item["line"].upper(), "request_id": context.request_id()}
 
+    def sync_lookup(self, request: dict[str, Any], ctx: grpc.aio.ServicerContext) -> dict[str, Any]:
+        """A plain (blocking) function: runs in a worker thread, still inside the call's context."""
+        if request.get("missing"):
+            raise errors.NotFound("rumour", request["missing"])
+        return {"request_id": context.request_id()}
+
+    def sync_count(self, request: dict[str, Any], ctx: grpc.aio.ServicerContext) -> Iterator[dict[str, Any]]:
+        for i in range(request["count"]):
+            yield {"i": i}
+        if request.get("fail"):
+            raise errors.InvalidArgument([("count", "odd request")])
+
     def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         unary: dict[str, Callable[..., Any]] = {
             "Echo": self.echo,
@@ -149,6 +161,7 @@ class EchoService:
             "Flaky": self.flaky,
             "Slow": self.slow,
             "Forward": self.forward,
+            "SyncLookup": self.sync_lookup,
         }
         out = {
             name: grpc.unary_unary_rpc_method_handler(
@@ -161,6 +174,9 @@ class EchoService:
         )
         out["StreamWrite"] = grpc.unary_stream_rpc_method_handler(
             self.stream_write, request_deserializer=_loads, response_serializer=_dumps
+        )
+        out["SyncCount"] = grpc.unary_stream_rpc_method_handler(
+            self.sync_count, request_deserializer=_loads, response_serializer=_dumps
         )
         out["Total"] = grpc.stream_unary_rpc_method_handler(
             self.total, request_deserializer=_loads, response_serializer=_dumps

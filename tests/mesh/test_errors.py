@@ -171,6 +171,21 @@ async def test_bidirectional_stream_error_mid_stream(server: RunningServer) -> N
     assert _detail(status, error_details_pb2.ErrorInfo).reason == "BARD_GONE"
 
 
+async def test_sync_handlers_run_in_threads_with_context_and_error_mapping(server: RunningServer) -> None:
+    async with grpc.aio.insecure_channel(server.address) as ch:
+        lookup = es.unary(ch, "SyncLookup")
+        assert await lookup({}, metadata=((REQUEST_ID_KEY, "sync-1"),)) == {"request_id": "sync-1"}
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await lookup({"missing": "dragon"})
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        count = es.unary_stream(ch, "SyncCount")
+        assert [m["i"] async for m in count({"count": 3})] == [0, 1, 2]
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            async for _ in count({"count": 1, "fail": True}):
+                pass
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_violations_helper() -> None:
     v = errors.Violations()
     assert v.check(True, "a", "fine")
