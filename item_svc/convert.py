@@ -57,6 +57,7 @@ def item_pb(item: ForgedItem) -> item_pb2.MagicItem:
         value=price_pb(item.value),
         theme=item.theme.id,
         source="generated",
+        reference=item.reference,
     )
     for p in m.properties:
         msg.properties.add(name=p.name, description=p.description, kind=p.kind, effect=p.effect)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from item_svc.generator import ItemGenerator, ItemRequest
 from item_svc.prose import ItemProse, write_prose
+from item_svc.references import SrdReferences
 from lore import World, load_world, world_path
 from lore.facts import ItemTheme
 from mesh.text import Provenance, TextModel
@@ -45,6 +46,7 @@ class ForgedItem:
     prose: ItemProse
     value: Value
     info: Provenance
+    reference: str = ""
     prose_replaced: bool = False
     prose_problems: tuple[str, ...] = ()
 
@@ -71,12 +73,14 @@ class ItemForge:
         generator: ItemGenerator,
         text: TextModel | None = None,
         recheck_s: float = WORLD_RECHECK_S,
+        references: SrdReferences | None = None,
     ) -> None:
         self.worlds_dir = worlds_dir
         self.default_world = default_world
         self.generator = generator
         self.text = text
         self.recheck_s = recheck_s
+        self.references = references
         self._seen: dict[str, tuple[float, World]] = {}
 
     def world(self, world_id: str) -> World:
@@ -100,10 +104,11 @@ class ItemForge:
             world, made.theme, made.mechanics, req.rarity, made.effects, seed, self.text
         )
         value = value_in(world, price_for(req.rarity, made.appraisal.score))
+        reference = self.references.closest(made.mechanics, req.rarity) if self.references else ""
         info = dataclasses.replace(written.info, seed=seed, latency_ms=(time.perf_counter() - started) * 1000)
         return ForgedItem(
             made.item_id, made.mechanics, req.rarity, made.appraisal, made.theme, made.effects, written.prose, value,
-            info, written.replaced, written.problems,
+            info, reference, written.replaced, written.problems,
         )  # fmt: skip
 
     def appraise(self, mechanics: ItemMechanics, world_id: str = "") -> Valuation:

@@ -55,6 +55,11 @@ from rules.items import (
 from rules.spells import Spell, SpellBook
 
 ABILITIES = ("Strength", "Dexterity", "Constitution", "Intelligence", "Wisdom", "Charisma")
+#: What an item that sets an ability is named for ("Circlet of Insight").
+ABILITY_NOUNS = {
+    "Strength": "Might", "Dexterity": "Grace", "Constitution": "Vigor",
+    "Intelligence": "Intellect", "Wisdom": "Insight", "Charisma": "Presence",
+}  # fmt: skip
 #: Chance that an item allowed a curse carries one.
 CURSE_CHANCE = 0.35
 #: Candidate lists kept (theme x kind x rarity per world).
@@ -286,7 +291,7 @@ class ItemGenerator:
             for score, _ in ABILITY_SCORE_TIERS:
                 ability = ABILITIES[(score + len(theme.id)) % len(ABILITIES)]
                 prop = ItemProperty(
-                    f"{ability} of {score}",
+                    ABILITY_NOUNS[ability],
                     f"Your {ability} score is {score} while you wear this item.",
                     "ability",
                 )

@@ -77,7 +77,7 @@ class WrittenItemProse:
 
 
 def _title(text: str) -> str:
-    small = {"of", "the", "and", "a", "an", "with"}
+    small = {"of", "the", "and", "a", "an", "with", "or", "to", "in", "on", "for"}
     words = re.split(r"[\s-]+", text.strip())
     return " ".join(w if (i and w in small) else w[:1].upper() + w[1:] for i, w in enumerate(words))
 

@@ -20,6 +20,7 @@ from item_svc.convert import (
 )
 from item_svc.forge import ItemForge
 from item_svc.generator import ItemGenerator, ItemRequest, Preference
+from item_svc.references import SrdReferences
 from mesh.errors import Violations
 from mesh.health import Readiness
 from mesh.server import ServiceSpec
@@ -27,6 +28,7 @@ from mesh.settings import Settings
 from mesh.text import TextModel, get_text_model
 from rules.items import Rarity
 from rules.spells import load_spells
+from rules.srd import load_srd
 
 log = logging.getLogger("item_svc")
 SERVICE_NAME = item_pb2.DESCRIPTOR.services_by_name["ItemService"].full_name
@@ -119,8 +121,13 @@ class ItemServicer(item_pb2_grpc.ItemServiceServicer):
 def build_spec(settings: Settings, *, model: TextModel | None = None) -> ServiceSpec:
     """The item service: SRD spells and base items from disk, world lore, prose from the configured text model."""
     text = model or get_text_model(settings)
+    spells = load_spells()
     forge = ItemForge(
-        settings.worlds_dir, settings.default_world, ItemGenerator(load_spells(), load_bases()), text
+        settings.worlds_dir,
+        settings.default_world,
+        ItemGenerator(spells, load_bases()),
+        text,
+        references=SrdReferences(load_srd(), spells),
     )
     servicer = ItemServicer(forge)
     stop_warming = threading.Event()

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from functools import lru_cache
+from typing import Protocol
 
 from mesh.errors import InvalidArgument
 from rules.dice import average
@@ -640,13 +641,17 @@ _ATTUNE_RX = re.compile(r"\(requires attunement(?: by ([^)]*))?\)", re.IGNORECAS
 _CHARGE_COST_RX = r"\s*\((\d+) charges?\)"
 
 
-@dataclass(frozen=True, slots=True)
-class SpellRef:
+class SpellRef(Protocol):
     """What the SRD reader needs of a spell (``rules.spells.Spell`` satisfies it)."""
 
-    name: str
-    level: int
-    school: str = ""
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def level(self) -> int: ...
+
+    @property
+    def school(self) -> str: ...
 
 
 @lru_cache(maxsize=1024)

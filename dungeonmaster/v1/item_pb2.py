@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dungeonmaster.v1 import common_pb2 as dungeonmaster_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64ungeonmaster/v1/item.proto\x12\x10\x64ungeonmaster.v1\x1a\x1d\x64ungeonmaster/v1/common.proto\"O\n\x0cItemProperty\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x04 \x01(\t\"M\n\tItemSpell\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x13\n\x0b\x63harge_cost\x18\x03 \x01(\x05\x12\x0e\n\x06school\x18\x04 \x01(\t\"B\n\x07\x43harges\x12\x0b\n\x03max\x18\x01 \x01(\x05\x12\x10\n\x08recharge\x18\x02 \x01(\t\x12\x18\n\x10may_be_destroyed\x18\x03 \x01(\x08\";\n\x05\x43urse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07removal\x18\x03 \x01(\t\"\xf3\x03\n\tMagicItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\titem_type\x18\x03 \x01(\x0e\x32\x1a.dungeonmaster.v1.ItemType\x12\x11\n\tbase_item\x18\x04 \x01(\t\x12(\n\x06rarity\x18\x05 \x01(\x0e\x32\x18.dungeonmaster.v1.Rarity\x12\x1b\n\x13requires_attunement\x18\x06 \x01(\x08\x12\x15\n\rattunement_by\x18\x07 \x01(\t\x12\r\n\x05\x62onus\x18\x08 \x01(\x05\x12\x32\n\nproperties\x18\t \x03(\x0b\x32\x1e.dungeonmaster.v1.ItemProperty\x12+\n\x06spells\x18\n \x03(\x0b\x32\x1b.dungeonmaster.v1.ItemSpell\x12*\n\x07\x63harges\x18\x0b \x01(\x0b\x32\x19.dungeonmaster.v1.Charges\x12&\n\x05\x63urse\x18\x0c \x01(\x0b\x32\x17.dungeonmaster.v1.Curse\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12\x0c\n\x04lore\x18\x0e \x01(\t\x12&\n\x05value\x18\x0f \x01(\x0b\x32\x17.dungeonmaster.v1.Price\x12\r\n\x05theme\x18\x10 \x01(\t\x12\x0e\n\x06source\x18\x11 \x01(\t\"\xee\x01\n\x13GenerateItemRequest\x12\x10\n\x08world_id\x18\x01 \x01(\t\x12-\n\titem_type\x18\x02 \x01(\x0e\x32\x1a.dungeonmaster.v1.ItemType\x12(\n\x06rarity\x18\x03 \x01(\x0e\x32\x18.dungeonmaster.v1.Rarity\x12\r\n\x05theme\x18\x04 \x01(\t\x12:\n\nattunement\x18\x05 \x01(\x0e\x32&.dungeonmaster.v1.AttunementPreference\x12\x13\n\x0b\x61llow_curse\x18\x06 \x01(\x08\x12\x0c\n\x04seed\x18\x07 \x01(\x03\"q\n\x14GenerateItemResponse\x12)\n\x04item\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.MagicItem\x12.\n\x04info\x18\x02 \x01(\x0b\x32 .dungeonmaster.v1.GenerationInfo\"R\n\x13\x41ppraiseItemRequest\x12)\n\x04item\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.MagicItem\x12\x10\n\x08world_id\x18\x02 \x01(\t\"\xb9\x01\n\x14\x41ppraiseItemResponse\x12(\n\x06rarity\x18\x01 \x01(\x0e\x32\x18.dungeonmaster.v1.Rarity\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0f\n\x07reasons\x18\x03 \x03(\t\x12*\n\tprice_low\x18\x04 \x01(\x0b\x32\x17.dungeonmaster.v1.Price\x12+\n\nprice_high\x18\x05 \x01(\x0b\x32\x17.dungeonmaster.v1.Price*\x94\x02\n\x08ItemType\x12\x19\n\x15ITEM_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10ITEM_TYPE_WEAPON\x10\x01\x12\x13\n\x0fITEM_TYPE_ARMOR\x10\x02\x12\x14\n\x10ITEM_TYPE_SHIELD\x10\x03\x12\x16\n\x12ITEM_TYPE_WONDROUS\x10\x04\x12\x12\n\x0eITEM_TYPE_RING\x10\x05\x12\x11\n\rITEM_TYPE_ROD\x10\x06\x12\x13\n\x0fITEM_TYPE_STAFF\x10\x07\x12\x12\n\x0eITEM_TYPE_WAND\x10\x08\x12\x14\n\x10ITEM_TYPE_POTION\x10\t\x12\x14\n\x10ITEM_TYPE_SCROLL\x10\n\x12\x18\n\x14ITEM_TYPE_AMMUNITION\x10\x0b*\x9a\x01\n\x06Rarity\x12\x16\n\x12RARITY_UNSPECIFIED\x10\x00\x12\x11\n\rRARITY_COMMON\x10\x01\x12\x13\n\x0fRARITY_UNCOMMON\x10\x02\x12\x0f\n\x0bRARITY_RARE\x10\x03\x12\x14\n\x10RARITY_VERY_RARE\x10\x04\x12\x14\n\x10RARITY_LEGENDARY\x10\x05\x12\x13\n\x0fRARITY_ARTIFACT\x10\x06*\x81\x01\n\x14\x41ttunementPreference\x12%\n!ATTUNEMENT_PREFERENCE_UNSPECIFIED\x10\x00\x12\"\n\x1e\x41TTUNEMENT_PREFERENCE_REQUIRED\x10\x01\x12\x1e\n\x1a\x41TTUNEMENT_PREFERENCE_NONE\x10\x02\x32\xcb\x01\n\x0bItemService\x12]\n\x0cGenerateItem\x12%.dungeonmaster.v1.GenerateItemRequest\x1a&.dungeonmaster.v1.GenerateItemResponse\x12]\n\x0c\x41ppraiseItem\x12%.dungeonmaster.v1.AppraiseItemRequest\x1a&.dungeonmaster.v1.AppraiseItemResponseB\x13\xaa\x02\x10\x44ungeonMaster.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64ungeonmaster/v1/item.proto\x12\x10\x64ungeonmaster.v1\x1a\x1d\x64ungeonmaster/v1/common.proto\"O\n\x0cItemProperty\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x04 \x01(\t\"M\n\tItemSpell\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x13\n\x0b\x63harge_cost\x18\x03 \x01(\x05\x12\x0e\n\x06school\x18\x04 \x01(\t\"B\n\x07\x43harges\x12\x0b\n\x03max\x18\x01 \x01(\x05\x12\x10\n\x08recharge\x18\x02 \x01(\t\x12\x18\n\x10may_be_destroyed\x18\x03 \x01(\x08\";\n\x05\x43urse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07removal\x18\x03 \x01(\t\"\x86\x04\n\tMagicItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\titem_type\x18\x03 \x01(\x0e\x32\x1a.dungeonmaster.v1.ItemType\x12\x11\n\tbase_item\x18\x04 \x01(\t\x12(\n\x06rarity\x18\x05 \x01(\x0e\x32\x18.dungeonmaster.v1.Rarity\x12\x1b\n\x13requires_attunement\x18\x06 \x01(\x08\x12\x15\n\rattunement_by\x18\x07 \x01(\t\x12\r\n\x05\x62onus\x18\x08 \x01(\x05\x12\x32\n\nproperties\x18\t \x03(\x0b\x32\x1e.dungeonmaster.v1.ItemProperty\x12+\n\x06spells\x18\n \x03(\x0b\x32\x1b.dungeonmaster.v1.ItemSpell\x12*\n\x07\x63harges\x18\x0b \x01(\x0b\x32\x19.dungeonmaster.v1.Charges\x12&\n\x05\x63urse\x18\x0c \x01(\x0b\x32\x17.dungeonmaster.v1.Curse\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12\x0c\n\x04lore\x18\x0e \x01(\t\x12&\n\x05value\x18\x0f \x01(\x0b\x32\x17.dungeonmaster.v1.Price\x12\r\n\x05theme\x18\x10 \x01(\t\x12\x0e\n\x06source\x18\x11 \x01(\t\x12\x11\n\treference\x18\x12 \x01(\t\"\xee\x01\n\x13GenerateItemRequest\x12\x10\n\x08world_id\x18\x01 \x01(\t\x12-\n\titem_type\x18\x02 \x01(\x0e\x32\x1a.dungeonmaster.v1.ItemType\x12(\n\x06rarity\x18\x03 \x01(\x0e\x32\x18.dungeonmaster.v1.Rarity\x12\r\n\x05theme\x18\x04 \x01(\t\x12:\n\nattunement\x18\x05 \x01(\x0e\x32&.dungeonmaster.v1.AttunementPreference\x12\x13\n\x0b\x61llow_curse\x18\x06 \x01(\x08\x12\x0c\n\x04seed\x18\x07 \x01(\x03\"q\n\x14GenerateItemResponse\x12)\n\x04item\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.MagicItem\x12.\n\x04info\x18\x02 \x01(\x0b\x32 .dungeonmaster.v1.GenerationInfo\"R\n\x13\x41ppraiseItemRequest\x12)\n\x04item\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.MagicItem\x12\x10\n\x08world_id\x18\x02 \x01(\t\"\xb9\x01\n\x14\x41ppraiseItemResponse\x12(\n\x06rarity\x18\x01 \x01(\x0e\x32\x18.dungeonmaster.v1.Rarity\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0f\n\x07reasons\x18\x03 \x03(\t\x12*\n\tprice_low\x18\x04 \x01(\x0b\x32\x17.dungeonmaster.v1.Price\x12+\n\nprice_high\x18\x05 \x01(\x0b\x32\x17.dungeonmaster.v1.Price*\x94\x02\n\x08ItemType\x12\x19\n\x15ITEM_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10ITEM_TYPE_WEAPON\x10\x01\x12\x13\n\x0fITEM_TYPE_ARMOR\x10\x02\x12\x14\n\x10ITEM_TYPE_SHIELD\x10\x03\x12\x16\n\x12ITEM_TYPE_WONDROUS\x10\x04\x12\x12\n\x0eITEM_TYPE_RING\x10\x05\x12\x11\n\rITEM_TYPE_ROD\x10\x06\x12\x13\n\x0fITEM_TYPE_STAFF\x10\x07\x12\x12\n\x0eITEM_TYPE_WAND\x10\x08\x12\x14\n\x10ITEM_TYPE_POTION\x10\t\x12\x14\n\x10ITEM_TYPE_SCROLL\x10\n\x12\x18\n\x14ITEM_TYPE_AMMUNITION\x10\x0b*\x9a\x01\n\x06Rarity\x12\x16\n\x12RARITY_UNSPECIFIED\x10\x00\x12\x11\n\rRARITY_COMMON\x10\x01\x12\x13\n\x0fRARITY_UNCOMMON\x10\x02\x12\x0f\n\x0bRARITY_RARE\x10\x03\x12\x14\n\x10RARITY_VERY_RARE\x10\x04\x12\x14\n\x10RARITY_LEGENDARY\x10\x05\x12\x13\n\x0fRARITY_ARTIFACT\x10\x06*\x81\x01\n\x14\x41ttunementPreference\x12%\n!ATTUNEMENT_PREFERENCE_UNSPECIFIED\x10\x00\x12\"\n\x1e\x41TTUNEMENT_PREFERENCE_REQUIRED\x10\x01\x12\x1e\n\x1a\x41TTUNEMENT_PREFERENCE_NONE\x10\x02\x32\xcb\x01\n\x0bItemService\x12]\n\x0cGenerateItem\x12%.dungeonmaster.v1.GenerateItemRequest\x1a&.dungeonmaster.v1.GenerateItemResponse\x12]\n\x0c\x41ppraiseItem\x12%.dungeonmaster.v1.AppraiseItemRequest\x1a&.dungeonmaster.v1.AppraiseItemResponseB\x13\xaa\x02\x10\x44ungeonMaster.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,12 +33,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dungeonmaster.v1.item_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\252\002\020DungeonMaster.V1'
-  _globals['_ITEMTYPE']._serialized_start=1500
-  _globals['_ITEMTYPE']._serialized_end=1776
-  _globals['_RARITY']._serialized_start=1779
-  _globals['_RARITY']._serialized_end=1933
-  _globals['_ATTUNEMENTPREFERENCE']._serialized_start=1936
-  _globals['_ATTUNEMENTPREFERENCE']._serialized_end=2065
+  _globals['_ITEMTYPE']._serialized_start=1519
+  _globals['_ITEMTYPE']._serialized_end=1795
+  _globals['_RARITY']._serialized_start=1798
+  _globals['_RARITY']._serialized_end=1952
+  _globals['_ATTUNEMENTPREFERENCE']._serialized_start=1955
+  _globals['_ATTUNEMENTPREFERENCE']._serialized_end=2084
   _globals['_ITEMPROPERTY']._serialized_start=80
   _globals['_ITEMPROPERTY']._serialized_end=159
   _globals['_ITEMSPELL']._serialized_start=161
@@ -48,15 +48,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CURSE']._serialized_start=308
   _globals['_CURSE']._serialized_end=367
   _globals['_MAGICITEM']._serialized_start=370
-  _globals['_MAGICITEM']._serialized_end=869
-  _globals['_GENERATEITEMREQUEST']._serialized_start=872
-  _globals['_GENERATEITEMREQUEST']._serialized_end=1110
-  _globals['_GENERATEITEMRESPONSE']._serialized_start=1112
-  _globals['_GENERATEITEMRESPONSE']._serialized_end=1225
-  _globals['_APPRAISEITEMREQUEST']._serialized_start=1227
-  _globals['_APPRAISEITEMREQUEST']._serialized_end=1309
-  _globals['_APPRAISEITEMRESPONSE']._serialized_start=1312
-  _globals['_APPRAISEITEMRESPONSE']._serialized_end=1497
-  _globals['_ITEMSERVICE']._serialized_start=2068
-  _globals['_ITEMSERVICE']._serialized_end=2271
+  _globals['_MAGICITEM']._serialized_end=888
+  _globals['_GENERATEITEMREQUEST']._serialized_start=891
+  _globals['_GENERATEITEMREQUEST']._serialized_end=1129
+  _globals['_GENERATEITEMRESPONSE']._serialized_start=1131
+  _globals['_GENERATEITEMRESPONSE']._serialized_end=1244
+  _globals['_APPRAISEITEMREQUEST']._serialized_start=1246
+  _globals['_APPRAISEITEMREQUEST']._serialized_end=1328
+  _globals['_APPRAISEITEMRESPONSE']._serialized_start=1331
+  _globals['_APPRAISEITEMRESPONSE']._serialized_end=1516
+  _globals['_ITEMSERVICE']._serialized_start=2087
+  _globals['_ITEMSERVICE']._serialized_end=2290
 # @@protoc_insertion_point(module_scope)

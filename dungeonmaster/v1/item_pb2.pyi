@@ -295,6 +295,7 @@ class MagicItem(_message.Message):
     VALUE_FIELD_NUMBER: _builtins.int
     THEME_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Id (a hash of the request and seed) or SRD index."""
     name: _builtins.str
@@ -319,6 +320,8 @@ class MagicItem(_message.Message):
     """Theme id from the world's magic system."""
     source: _builtins.str
     """Source: "srd:<index>", "world:<id>", "generated"."""
+    reference: _builtins.str
+    """For a generated item, the SRD item whose mechanics it most resembles ("srd:<index>"), as a rules reference."""
     @_builtins.property
     def properties(self) -> _containers.RepeatedCompositeFieldContainer[Global___ItemProperty]:
         """Mechanical properties."""
@@ -359,10 +362,11 @@ class MagicItem(_message.Message):
         value: _common_pb2.Price | None = ...,
         theme: _builtins.str = ...,
         source: _builtins.str = ...,
+        reference: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["charges", b"charges", "curse", b"curse", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attunement_by", b"attunement_by", "base_item", b"base_item", "bonus", b"bonus", "charges", b"charges", "curse", b"curse", "description", b"description", "id", b"id", "item_type", b"item_type", "lore", b"lore", "name", b"name", "properties", b"properties", "rarity", b"rarity", "requires_attunement", b"requires_attunement", "source", b"source", "spells", b"spells", "theme", b"theme", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attunement_by", b"attunement_by", "base_item", b"base_item", "bonus", b"bonus", "charges", b"charges", "curse", b"curse", "description", b"description", "id", b"id", "item_type", b"item_type", "lore", b"lore", "name", b"name", "properties", b"properties", "rarity", b"rarity", "reference", b"reference", "requires_attunement", b"requires_attunement", "source", b"source", "spells", b"spells", "theme", b"theme", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

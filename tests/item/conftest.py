@@ -13,11 +13,13 @@ from dungeonmaster.v1 import item_pb2_grpc
 from item_svc.bases import load_bases
 from item_svc.forge import ItemForge
 from item_svc.generator import ItemGenerator
+from item_svc.references import SrdReferences
 from item_svc.service import build_spec
 from lore import World, load_world
 from mesh.server import start_server
 from mesh.settings import Settings
 from rules.spells import SpellBook, load_spells
+from rules.srd import load_srd
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLDS = ROOT / "worlds"
@@ -40,8 +42,8 @@ def generator(spells: SpellBook) -> ItemGenerator:
 
 
 @pytest.fixture(scope="session")
-def forge(generator: ItemGenerator) -> ItemForge:
-    return ItemForge(WORLDS, WORLD, generator)
+def forge(generator: ItemGenerator, spells: SpellBook) -> ItemForge:
+    return ItemForge(WORLDS, WORLD, generator, references=SrdReferences(load_srd(), spells))
 
 
 def item_settings(**overrides: Any) -> Settings:

@@ -59,7 +59,7 @@ def test_two_hundred_seeds_per_rarity(
     forge: ItemForge, world: World, spells: SpellBook, rarity: Rarity
 ) -> None:
     kinds: collections.Counter[str] = collections.Counter()
-    agree = 0
+    agree = referenced = 0
     for seed in SEEDS:
         item = _forge(forge, ItemRequest(None, rarity, allow_curse=seed % 2 == 0, seed=seed))
         mech = item.mechanics
@@ -67,6 +67,7 @@ def test_two_hundred_seeds_per_rarity(
         assert cap_violations(mech, rarity) == [], (seed, mech)
         rated = appraise(mech)
         agree += rated.rarity == rarity
+        referenced += item.reference.startswith("srd:")
         low, high = PRICE_BANDS_GP[rarity]
         assert low <= item.value.gp <= high and item.value.display
         assert re.search(r"\d", item.value.display)
@@ -82,7 +83,9 @@ def test_two_hundred_seeds_per_rarity(
             )
             == []
         )
-    print(f"\n{rarity.label}: appraisal agrees {agree}/200; kinds {dict(kinds)}")
+    print(
+        f"\n{rarity.label}: appraisal agrees {agree}/200; SRD reference {referenced}/200; kinds {dict(kinds)}"
+    )
     assert agree == 200
 
 

@@ -12,6 +12,7 @@ from dungeonmaster.v1 import item_pb2, item_pb2_grpc
 from lore import World
 from mesh.status import unpack_details
 from rules.items import PRICE_BANDS_GP, Rarity
+from rules.srd import load_srd
 
 
 async def test_generate_item(item_stub: item_pb2_grpc.ItemServiceStub, world: World) -> None:
@@ -28,6 +29,9 @@ async def test_generate_item(item_stub: item_pb2_grpc.ItemServiceStub, world: Wo
     coins = [c.name.lower() for c in world.coinage.currencies]  # type: ignore[union-attr]
     assert any(c in item.value.display.lower() for c in coins), item.value.display
     assert reply.info.procedural and reply.info.seed == 5
+    # A known-good SRD item of the same kind and rarity is named as the rules reference.
+    ref = load_srd().magic_item(item.reference.removeprefix("srd:"))
+    assert item.reference.startswith("srd:") and ref.rarity == "rare" and ref.category == "wand"
     again = await item_stub.GenerateItem(req)
     assert again.item == reply.item
 
