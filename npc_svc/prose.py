@@ -316,7 +316,11 @@ async def write_prose(facts: ProseFacts, seed: int, text: TextModel | None) -> W
     procedural = Provenance(backend="procedural", model="", seed=seed, procedural=True)
     if text is None or text.backend == "procedural":
         return WrittenProse(draft, procedural)
-    prompts = [_prompt(facts, draft), _prompt(facts, draft, compact=True), _prompt(facts, draft, minimal=True)]
+    prompts = [
+        _prompt(facts, draft),
+        _prompt(facts, draft, compact=True),
+        _prompt(facts, draft, minimal=True),
+    ]
     fitted = fit_prompt(text, prompts, MAX_ANSWER, MIN_ANSWER)
     if fitted is None:
         return WrittenProse(
