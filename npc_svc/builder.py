@@ -255,6 +255,21 @@ class BuiltCreature:
     info: Provenance
 
 
+def creature_name(adjective: str, base: StatBlock, world: World | None, rng: random.Random) -> str:
+    """ "Undead Wolf"; with a world, its own creature built on the same SRD monster ("Undead Fen Wolf"), or the
+    monster named for one of its regions ("Undead Wolf of the Gloamwood")."""
+    if world is None:
+        return f"{adjective} {base.name}"
+    kin = [c for c in world.creatures if c.based_on == base.index]
+    if kin:
+        return f"{adjective} {rng.choice(kin).name}"
+    regions = list(world.regions)
+    if not regions:
+        return f"{adjective} {base.name}"
+    place = rng.choice(regions).name
+    return f"{adjective} {base.name} of {'the ' + place[4:] if place.startswith('The ') else place}"
+
+
 def _with_cr(block: StatBlock, cr: float) -> StatBlock:
     return dataclasses.replace(
         block, challenge_rating=cr, xp=XP_BY_CR[cr], proficiency_bonus=proficiency_bonus_for_cr(cr)
@@ -272,8 +287,7 @@ class CreatureBuilder:
         self, base_monster: str, template: str, target: float | None, seed: int, world_id: str = ""
     ) -> BuiltCreature:
         started = time.perf_counter()
-        if world_id.strip():
-            self.worlds.get(world_id)  # an unknown world is refused with the valid ones
+        world = self.worlds.get(world_id) if world_id.strip() else None  # unknown worlds list the valid ones
         bad = []
         key = base_monster.strip().lower()
         base = self.srd.monsters.get(key)
@@ -318,8 +332,11 @@ class CreatureBuilder:
                 f"rebalanced to CR {format_cr(target)}: hit points {templated.block.hit_points} -> {block.hit_points}, "
                 f"AC {templated.block.armor_class} -> {block.armor_class}"
             )
+        name = creature_name(
+            tpl.adjective, base, world, random.Random(f"creature|{base.index}|{tpl.id}|{seed}")
+        )
         block = dataclasses.replace(
-            block, index=f"{tpl.id}-{base.index}", source=f"template:{tpl.id}:srd:{base.index}"
+            block, name=name, index=f"{tpl.id}-{base.index}", source=f"template:{tpl.id}:srd:{base.index}"
         )
         info = Provenance(
             backend="procedural", model="", seed=seed, procedural=True,

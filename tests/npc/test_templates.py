@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lore import World
 from mesh.errors import InvalidArgument
 from npc_svc.builder import CreatureBuilder
 from rules.challenge import cr_index
@@ -71,6 +72,17 @@ def test_rebalanced_to_a_target(creatures: CreatureBuilder, target: float) -> No
     assert steps <= 1 and (steps == 0) == (built.note == "")
     assert "poison" in built.block.damage_immunities, "rebalancing keeps what the template added"
     assert any(line.startswith("rebalanced to CR") for line in built.changes)
+
+
+def test_world_flavours_the_name(creatures: CreatureBuilder, world: World) -> None:
+    assert creatures.build("wolf", "undead", None, seed=1).block.name == "Undead Wolf"
+    named = creatures.build("wolf", "undead", None, seed=1, world_id="ashen-reach").block.name
+    kin = [c.name for c in world.creatures if c.based_on == "wolf"]
+    regions = [r.name.replace("The ", "the ", 1) for r in world.regions]
+    assert named in [f"Undead {k}" for k in kin] or any(named == f"Undead Wolf of {r}" for r in regions), (
+        named
+    )
+    assert named == creatures.build("wolf", "undead", None, seed=1, world_id="ashen-reach").block.name
 
 
 def test_bad_creature_requests(creatures: CreatureBuilder) -> None:
