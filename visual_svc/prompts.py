@@ -160,8 +160,8 @@ def lore_subject(world: World, ref: str, field: str = "lore_ref") -> tuple[Image
         raise UnknownChoice(field, kind, name, [f.id for f in catalog.public()])
     if kind == "region":
         region = world.region(name, field)
-        traits = [*region.terrains, region.biome, region.climate]
-        return ImageKind.LOCATION, Subject(region.name, region.description, tuple(traits))
+        description = f"{region.description} {region.climate}".strip()
+        return ImageKind.LOCATION, Subject(region.name, description, (region.biome, *region.terrains))
     if kind == "site":
         site = world.sites.get(name, field)
         region_name = r.name if (r := world.regions.find(site.region)) else site.region

@@ -198,9 +198,14 @@ class RenderWorker:
             pixels = await loop.run_in_executor(
                 self._executor, self.renderer.render, params, [j.item for j in batch], on_step, should_stop
             )
-        except RenderCancelled:
-            log.info("batch stopped: every caller left", extra={"batch": len(batch), "device": self.device})
-            self._fail(batch, Unavailable("the render was stopped", "RENDER_STOPPED", "visual"))
+        except (RenderCancelled, asyncio.CancelledError) as exc:
+            log.info(
+                "batch stopped", extra={"batch": len(batch), "device": self.device, "closing": self._closing}
+            )
+            reason = "the image service is shutting down" if self._closing else "the render was stopped"
+            self._fail(batch, Unavailable(reason, "RENDER_STOPPED", "visual"))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             return
         except Exception as exc:
             log.exception("render failed", extra={"batch": len(batch), "device": self.device})
