@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from mesh import metrics
-from mesh.errors import InvalidArgument
+from mesh.errors import DomainError, InvalidArgument
 from mesh.moderation import Decision, Moderator, StreamGuard
 from narrative_svc.ports import MemoryPort
 
@@ -54,12 +54,15 @@ class Screening:
     async def _write(self, decision: Decision) -> None:
         try:
             await self.memory.log_moderation(decision, self.campaign_id)
-        except Exception:  # a log write must not break the narration; it is reported loudly instead
+        except Exception as exc:  # a log write must not break the narration; it is reported loudly instead
             metrics.counter(
                 "dm_moderation_log_failures_total",
                 "Moderation decisions that could not be written to memory.",
             ).inc()
-            log.exception("could not write a moderation decision to memory")
+            if isinstance(exc, DomainError):
+                log.error("could not write a moderation decision to memory: %s", exc)
+            else:
+                log.exception("could not write a moderation decision to memory")
 
     async def drain(self) -> None:
         """Wait until every decision of this call is written."""

@@ -117,7 +117,7 @@ def server_command(
     *,
     host: str = "127.0.0.1",
     served_name: str = SERVED_NAME,
-    max_model_len: int = 512,
+    max_model_len: int = 2048,
     dtype: str = "float32",
     extra: Sequence[str] = (),
 ) -> list[str]:
@@ -169,7 +169,7 @@ class LocalVLLM:
     model: Path | str = MODEL_DIR
     port: int = 0
     host: str = "127.0.0.1"
-    max_model_len: int = 512
+    max_model_len: int = 2048
     log_path: Path | None = None
     venv: Path = VENV
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--model", default="", help="model directory; default: the tiny random model")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--max-model-len", type=int, default=512)
+    serve.add_argument("--max-model-len", type=int, default=2048)
     serve.add_argument("--dtype", default="float32")
     serve.add_argument("--served-model-name", default=SERVED_NAME)
     args, extra = parser.parse_known_args(argv)

@@ -13,8 +13,10 @@ import pytest
 from dungeonmaster.v1 import memory_pb2_grpc, narrative_pb2_grpc
 from mesh.server import start_server
 from mesh.settings import Settings
+from mesh.text.local_vllm import LocalVLLM
 from narrative_svc.service import build_spec
 from tests.narrative.fake_memory import FakeMemory
+from tests.text.vllm_support import shared_vllm
 
 
 @dataclass
@@ -78,3 +80,9 @@ async def mesh(start_narrative: Callable[..., AbstractAsyncContextManager[Mesh]]
     """narrative_svc with the procedural backend and rule moderation."""
     async with start_narrative() as m:
         yield m
+
+
+@pytest.fixture(scope="session")
+def vllm_server(request: pytest.FixtureRequest) -> LocalVLLM:
+    """The tiny vLLM server shared by the whole test session (see tests/text/vllm_support.py)."""
+    return shared_vllm(request)
