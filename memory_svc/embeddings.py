@@ -9,6 +9,7 @@ outbox worker's batch (fast tokenizers are not safe to share across threads).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections import OrderedDict
@@ -38,6 +39,19 @@ def default_model_path() -> Path:
 def text_sha256(text: str) -> str:
     """Cache key of an embedded text: SHA-256 of its UTF-8 bytes."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _pooling_dimension(path: Path) -> int | None:
+    """The output dimension a sentence-transformers folder declares (its pooling module's config)."""
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+        for module in modules:
+            if module.get("type", "").endswith("Pooling"):
+                config = json.loads((path / module["path"] / "config.json").read_text(encoding="utf-8"))
+                return int(config["word_embedding_dimension"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None
 
 
 class _Model:
@@ -110,12 +124,15 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        """Embedding dimension (384 for all-MiniLM-L6-v2), read from the model's configuration."""
+        """Embedding dimension (384 for all-MiniLM-L6-v2), read from the model folder without loading it."""
         if self._dim is None:
-            model = self._model("query").model
-            getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-            dim = getter()
-            self._dim = int(dim) if dim else 384
+            self._dim = _pooling_dimension(self.model_path)
+            if self._dim is None:
+                model = self._model("query").model
+                getter = (
+                    getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+                )
+                self._dim = int(getter() or 384)
         return self._dim
 
     def warm_up(self) -> None:

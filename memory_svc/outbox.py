@@ -233,6 +233,7 @@ class OutboxWorker:
     # --- internals ---------------------------------------------------------------------------------------------
 
     def _apply(self, batch: list[OutboxRow]) -> None:
+        self.vectors.connect()  # fail fast, before spending CPU on embeddings, while Milvus is down
         final: dict[tuple[str, int], dict[int, str]] = {}
         for row in batch:  # id order: the last change of a row wins
             final.setdefault((row.scope, row.scope_id), {})[row.row_id] = row.op

@@ -719,6 +719,8 @@ def build_spec(settings: Settings, memory: Memory | None = None) -> ServiceSpec:
     async def startup() -> None:
         await off_loop(mem.migrate)
         stop.clear()
+        # Open the vector store before serving so the first health answer is already accurate.
+        await off_loop(mem.vectors.ping)
         tasks.append(asyncio.create_task(mem.worker.run(stop), name="memory-outbox-worker"))
 
     async def shutdown() -> None:

@@ -10,6 +10,7 @@ after a failure no reconnect is attempted until a short back-off passes, so call
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -80,6 +81,28 @@ def audience_filter(max_audience: int) -> FilterExpr:
     return FilterExpr("audience <= {max_audience}", {"max_audience": int(max_audience)})
 
 
+def _check_not_locked(data_dir: Path) -> None:
+    """Fail with a clear reason when another process holds the Milvus Lite directory's lock.
+
+    pymilvus reports a held lock only as "Open local milvus failed"; probing the same advisory lock (and
+    releasing it at once) lets the error, the health reason and the CLI say what is actually wrong.
+    """
+    lock = data_dir / "LOCK"
+    if not lock.exists():
+        return
+    import fcntl
+
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        raise RuntimeError(f"Milvus Lite data directory {data_dir} is locked by another process") from exc
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def _cut(text: str) -> str:
     data = text.encode("utf-8")
     if len(data) <= MAX_TEXT_BYTES:
@@ -131,10 +154,11 @@ class VectorStore:
 
                 if self.lite:
                     Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+                    _check_not_locked(Path(self.uri))
                     client = MilvusClient(self.uri)
                 else:
                     client = MilvusClient(uri=self.uri, token=self._token, timeout=self._timeout_s)
-                self._known = set(client.list_collections())
+                client.list_collections()  # a cheap call that proves the store answers
             except Exception as exc:
                 self._fail(exc)
                 raise VectorStoreUnavailable(self.last_error) from exc
@@ -177,6 +201,10 @@ class VectorStore:
             except Exception:  # pragma: no cover - best effort on a broken connection
                 pass
 
+    def connect(self) -> None:
+        """Connect now (or raise VectorStoreUnavailable, respecting the reconnect back-off)."""
+        self._connect()
+
     def ping(self) -> bool:
         """Try to reach the store (respecting the back-off); True when it answers."""
         try:
@@ -206,7 +234,9 @@ class VectorStore:
             if name in self._known:
                 return
             client = self._connect()
-            if not self._call("has_collection", name):
+            if self._call("has_collection", name):
+                self._call("load_collection", name)
+            else:
                 from pymilvus import DataType, Function, FunctionType
 
                 schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -240,7 +270,7 @@ class VectorStore:
     def count(self, scope: VectorScope, scope_id: int) -> int:
         """Rows in a collection (0 when it does not exist)."""
         name = collection_name(scope, scope_id)
-        if not self._call("has_collection", name):
+        if not self._exists(name):
             return 0
         rows = self._call("query", name, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
@@ -248,7 +278,7 @@ class VectorStore:
     def ids(self, scope: VectorScope, scope_id: int) -> set[int]:
         """Every primary key in a collection (tests and consistency checks)."""
         name = collection_name(scope, scope_id)
-        if not self._call("has_collection", name):
+        if not self._exists(name):
             return set()
         rows = self._call("query", name, filter="id >= 0", output_fields=["id"], limit=16384)
         return {int(r["id"]) for r in rows}
@@ -283,19 +313,25 @@ class VectorStore:
         if not ids:
             return
         name = collection_name(scope, scope_id)
-        if name not in self._known and not self._call("has_collection", name):
+        if not self._exists(name):
             return
         self._call("delete", name, ids=[int(i) for i in ids])
 
     # --- search ------------------------------------------------------------------------------------------------
 
     def _exists(self, name: str) -> bool:
+        """True when the collection exists; it is loaded (searchable) the first time this process sees it."""
         if name in self._known:
             return True
-        if self._call("has_collection", name):
+        with self._lock:
+            if name in self._known:
+                return True
+            if not self._call("has_collection", name):
+                return False
+            # Collections come back "released" after a restart (Milvus Lite) or a server-side release.
+            self._call("load_collection", name)
             self._known.add(name)
             return True
-        return False
 
     def hybrid_search(
         self,

@@ -6,9 +6,11 @@ run through the model once, while every test still writes its own SQL rows and M
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,14 @@ def ingest_world(memory: Memory, folder: Path = SAMPLE_WORLD, drain: bool = True
     if drain:
         memory.worker.drain()
     return world.slug
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], limit_s: float = 120.0, what: str = "condition"
+) -> None:
+    """Poll a remote state (there is no event to wait on across gRPC) until ``check`` holds, bounded."""
+    deadline = time.monotonic() + limit_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached in {limit_s}s")
+        await asyncio.sleep(0.1)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +21,7 @@ from memory_svc.service import build_spec
 from mesh.server import RunningServer, start_server
 from mesh.settings import Settings
 from mesh.status import unpack_details
-from tests.memory.conftest import SAMPLE_WORLD, MemoryFactory
+from tests.memory.conftest import SAMPLE_WORLD, MemoryFactory, eventually
 
 M = memory_pb2
 Stub = memory_pb2_grpc.MemoryServiceStub
@@ -48,14 +46,12 @@ def bad_fields(err: grpc.aio.AioRpcError) -> set[str]:
     return out
 
 
-async def wait_indexed(stub: Stub, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+async def wait_indexed(stub: Stub, limit_s: float = 120.0) -> None:
+    async def drained() -> bool:
         status = await stub.GetIndexStatus(M.GetIndexStatusRequest())
-        if status.outbox_pending == 0 and status.vector_store_available:
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError("outbox did not drain")
+        return status.outbox_pending == 0 and status.vector_store_available
+
+    await eventually(drained, limit_s, "an empty outbox")
 
 
 async def ingest_sample(stub: Stub, world: str) -> M.IngestLoreResponse:
