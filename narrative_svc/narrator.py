@@ -91,6 +91,8 @@ class Narrator:
                         break
                 if text:
                     yield NarrationChunk(text, index, context=prompt.context if index == 0 else ())
+                    if index == 0:
+                        screening.start_writes()
                     parts.append(text)
                     index += 1
             if guard is not None and finish != "moderated":

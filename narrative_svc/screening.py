@@ -1,7 +1,8 @@
 """Content moderation around generation: screen the input, guard the output stream, log every decision.
 
-Decisions are written to memory's moderation log in the background so logging never delays the first chunk;
-``drain()`` waits for the writes before a call ends, so every decision is logged (a failed write is logged
+Decisions are written to memory's moderation log in the background, and only once the first chunk is out
+(``start_writes()``), so logging never delays the first chunk; ``drain()`` waits for the writes before a call
+ends, so every decision is logged (a failed write is logged
 as an error and counted, never silently dropped and never fatal to the narration).
 """
 
@@ -26,6 +27,7 @@ class Screening:
         self.memory = memory
         self.campaign_id = campaign_id
         self._writes: list[asyncio.Task[None]] = []
+        self._held: list[Decision] | None = []
 
     async def check_input(self, text: str, field: str) -> Decision | None:
         """Screen player input; a blocked input raises InvalidArgument naming ``field`` with the reason."""
@@ -49,7 +51,16 @@ class Screening:
             "Moderation decisions, by direction, outcome and backend.",
             ("direction", "allowed", "backend"),
         ).labels(decision.direction, str(decision.allowed).lower(), decision.backend).inc()
-        self._writes.append(asyncio.create_task(self._write(decision)))
+        if self._held is not None:
+            self._held.append(decision)
+        else:
+            self._writes.append(asyncio.create_task(self._write(decision)))
+
+    def start_writes(self) -> None:
+        """Start writing the decisions held so far, and write later ones at once."""
+        held, self._held = self._held or [], None
+        for decision in held:
+            self._writes.append(asyncio.create_task(self._write(decision)))
 
     async def _write(self, decision: Decision) -> None:
         try:
@@ -66,6 +77,7 @@ class Screening:
 
     async def drain(self) -> None:
         """Wait until every decision of this call is written."""
+        self.start_writes()
         writes, self._writes = self._writes, []
         if writes:
             await asyncio.gather(*writes)

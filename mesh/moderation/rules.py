@@ -1,8 +1,10 @@
 """The offline rule-based moderator: configurable term lists per category, matched on whole words.
 
-For streams it holds back only the trailing words that could still grow into a listed term (``"pipe"`` while
-``"pipe bomb"`` is listed), so almost every token is released the moment it arrives and nothing listed is ever
-released.
+For streams it guarantees that no listed term is ever released whole, at almost no cost in latency: text is
+released the moment it arrives, except the last word when the text so far ends in a complete listed term that
+only lacks a word break (``"...pipe bomb"`` could still become ``"...pipe bombard"``). A term's first words may
+have been released by the time it completes (``"pipe"`` before ``"bomb"``); that fragment alone is harmless, and
+holding every possible beginning instead would delay most first tokens, since short fragments begin some term.
 """
 
 from __future__ import annotations
@@ -94,34 +96,27 @@ class RuleModerator(Moderator):
 
 
 class RuleStreamGuard(StreamGuard):
-    """Releases streamed text word by word, holding back only possible beginnings of listed terms."""
+    """Releases streamed text as it arrives, never a complete listed term (see the module docstring)."""
 
-    #: Characters of released text kept to catch terms that began in it and end in new text.
     def __init__(self, moderator: RuleModerator) -> None:
         self.moderator = moderator
         self.released = ""
         self.pending = ""
+        #: Characters of released text re-screened with new text, to catch terms that began in it.
         self.keep = max((len(t) for t in moderator.rules.terms), default=0) + 2
-
-    def _hold_from(self, text: str, start: int) -> int:
-        """First word start at or after ``start`` from which the rest of ``text`` could begin a term."""
-        rules = self.moderator.rules
-        for i in range(start, len(text)):
-            if text[i].isalnum() and (i == 0 or not text[i - 1].isalnum()) and rules.could_start(text[i:]):
-                return i
-        return len(text)
 
     async def feed(self, text: str) -> tuple[str, Decision | None]:
         self.pending += text
         tail = self.released[-self.keep :]
         window = tail + self.pending
-        categories = self.moderator.rules.matches(window, final=False)
+        rules = self.moderator.rules
+        categories = rules.matches(window, final=False)
         if categories:
-            full = self.released + self.pending
-            return "", self.moderator.decide(full, "output", categories)
-        # A term may have started in the released tail; hold back from the earliest possible start.
-        hold = self._hold_from(window, 0) - len(tail)
-        hold = max(0, hold)
+            return "", self.moderator.decide(self.released + self.pending, "output", categories)
+        hold = len(self.pending)
+        if rules.matches(window, final=True):
+            # A listed term ends right at the end: keep its last word until the next text shows a word break.
+            hold = max(0, _last_word_start(window) - len(tail))
         out, self.pending = self.pending[:hold], self.pending[hold:]
         self.released += out
         return out, None
@@ -135,6 +130,14 @@ class RuleStreamGuard(StreamGuard):
         out, self.pending = self.pending, ""
         self.released += out
         return out, decision
+
+
+def _last_word_start(text: str) -> int:
+    """Index where the last run of alphanumerics in ``text`` starts (``len(text)`` if it ends in none)."""
+    i = len(text)
+    while i > 0 and text[i - 1].isalnum():
+        i -= 1
+    return i
 
 
 def known_category(code: str) -> bool:

@@ -73,22 +73,29 @@ async def stream_through(rules: RuleModerator, pieces: list[str]) -> tuple[list[
     return released, decision
 
 
-async def test_stream_guard_releases_at_once_unless_a_term_could_be_starting(rules: RuleModerator) -> None:
-    released, decision = await stream_through(
-        rules, ["The", " knight", " lights", " a", " pipe", " and", " smiles."]
-    )
+async def test_stream_guard_releases_every_token_at_once_when_no_term_completes(rules: RuleModerator) -> None:
+    pieces = ["The", " knight", " lights", " a", " pipe", " and", " smiles."]
+    released, decision = await stream_through(rules, pieces)
     assert decision.allowed
-    # Every token but "pipe" is released the moment it arrives; "pipe" waits for the next word.
-    assert released[:4] == ["The", " knight", " lights", " a"]
-    assert released[4] == " "
-    assert released[5] == "pipe and"
+    assert released[:-1] == pieces, "no token waits, not even 'pipe' (it only begins a listed term)"
     assert "".join(released) == "The knight lights a pipe and smiles."
+
+
+async def test_stream_guard_holds_a_completed_term_until_a_word_break_decides(rules: RuleModerator) -> None:
+    released, decision = await stream_through(rules, ["A", " pipe", " bomb", "ard", " fires."])
+    assert decision.allowed
+    assert released[:4] == ["A", " pipe", " ", "bombard"], (
+        "'bomb' waited for the next piece: it became 'bombard'"
+    )
 
 
 async def test_stream_guard_never_releases_a_listed_term(rules: RuleModerator) -> None:
     released, decision = await stream_through(rules, ["He hides", " a pi", "pe b", "omb", " in the cellar."])
     assert not decision.allowed and decision.categories == ("S9",) and decision.direction == "output"
-    assert "".join(released) == "He hides a "
+    assert "pipe bomb" not in "".join(released)
+    assert "".join(released) == "He hides a pipe b", "fragments of a term may pass; the whole term never"
+    released, decision = await stream_through(rules, ["I could kill", " myself", "."])
+    assert not decision.allowed and "".join(released) == "I could kill "
 
 
 def test_llama_guard_prompt_formats() -> None:
