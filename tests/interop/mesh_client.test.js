@@ -33,7 +33,7 @@ const CASES = {
   encounter: ['EncounterService', 'RollDice', { notation: '4d6kh3', seed: '7' }, 'OK'],
   npc: ['NpcService', 'GetNpcOptions', {}, 'OK'],
   item: ['ItemService', 'GenerateItem', { rarity: 'RARITY_UNSPECIFIED' }, 'INVALID_ARGUMENT'],
-  visual: ['VisualService', 'GenerateImage', { spec: { prompt: 'a lighthouse' } }, 'FAILED_PRECONDITION'],
+  visual: ['VisualService', 'GenerateImage', { spec: { prompt: 'a lighthouse', steps: 20 } }, 'FAILED_PRECONDITION'],
   gateway: ['GameMasterService', 'GetStatus', {}, 'OK'],
 };
 
