@@ -36,6 +36,9 @@ log = logging.getLogger("mesh.server")
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+#: Health name that is SERVING for as long as the process serves, whatever its dependencies say: the target of
+#: liveness probes, so a pod whose dependency is down is taken out of rotation (readiness) but not restarted.
+LIVENESS = "liveness"
 
 
 @dataclass
@@ -288,6 +291,7 @@ async def _start(
             await spec.startup()
         await server.start()
         started = True
+        await health_servicer.set(LIVENESS, _SERVING)
         monitor.start()
     except BaseException:
         if started:

@@ -17,6 +17,8 @@ def test_every_service_reports_health_and_reflection(mesh: dict[str, ServiceProc
             assert status == health_pb2.HealthCheckResponse.NOT_SERVING, name
         else:
             assert status == health_pb2.HealthCheckResponse.SERVING, name
+        # Liveness (the Kubernetes liveness probe's target) is SERVING whatever the dependencies say.
+        assert health_status(sp.address, "liveness") == health_pb2.HealthCheckResponse.SERVING, name
         with grpc.insecure_channel(sp.address) as channel:
             services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
         assert sp.service_name in services, (name, services)
