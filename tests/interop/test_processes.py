@@ -37,3 +37,32 @@ def test_unknown_service_name_is_reported_unknown(mesh: dict[str, ServiceProcess
             assert err.code() == grpc.StatusCode.NOT_FOUND
         else:
             raise AssertionError("health check of an unknown service should fail with NOT_FOUND")
+
+
+def test_out_of_range_field_gets_invalid_argument_naming_it(mesh: dict[str, ServiceProcess]) -> None:
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    from dungeonmaster.v1 import common_pb2, encounter_pb2, encounter_pb2_grpc
+
+    request = encounter_pb2.EvaluateEncounterRequest(
+        party=common_pb2.Party(members=[common_pb2.PartyMember(level=21)]),
+        creatures=[encounter_pb2.CreatureRef(monster="goblin", count=2)],
+    )
+    with grpc.insecure_channel(mesh["encounter"].address) as channel:
+        stub = encounter_pb2_grpc.EncounterServiceStub(channel)
+        try:
+            stub.EvaluateEncounter(request, timeout=10)
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+            status = rpc_status.from_call(err)
+        else:
+            raise AssertionError("level 21 must be refused")
+    assert status is not None
+    fields = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields += [v.field for v in bad.field_violations]
+    assert fields == ["party.members[0].level"], fields
