@@ -15,6 +15,13 @@ bottleneck, so bare/mesh CPU per call is the ratio a CPU-bound server would see.
 
     .venv/bin/python bench/rpc_overhead.py [--concurrency 32] [--rounds 16] [--window 0.25] [--json]
 
+On a machine shared with other work, throughput swings from run to run. ``--instructions`` measures instead
+what neither the client nor other processes can disturb: the CPU instructions the server process executes per
+call (valgrind's callgrind, counting only while the measured calls run; needs ``valgrind`` installed). Each arm
+runs alone in its own process, and bare/mesh instructions per call is the throughput ratio of a CPU-bound server.
+
+    .venv/bin/python bench/rpc_overhead.py --instructions [--calls 2000]
+
 Target: mesh keeps >= 0.85 of bare throughput.
 """
 
@@ -22,11 +29,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -141,26 +152,132 @@ async def _drive(targets: dict[str, str], args: argparse.Namespace) -> list[dict
 # --- servers ---------------------------------------------------------------------------------------------------
 
 
-async def _bench(args: argparse.Namespace, log_stream: TextIO) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def _server(arm: str, log_stream: TextIO) -> AsyncIterator[str]:
+    """Start one arm's server in this process; yields its address."""
     from mesh.logs import configure_logging
     from mesh.server import ServiceSpec, start_server
     from mesh.settings import Settings
 
+    if arm == "bare":
+        bare = grpc.aio.server()
+        _register(bare)
+        port = bare.add_insecure_port("127.0.0.1:0")
+        await bare.start()
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            await bare.stop(None)
+        return
     settings = Settings()  # production defaults: log level INFO, JSON format
     configure_logging(settings.log_level, settings.log_format, stream=log_stream)
-
-    bare = grpc.aio.server()
-    _register(bare)
-    bare_port = bare.add_insecure_port("127.0.0.1:0")
-    await bare.start()
-
     spec = ServiceSpec(name="bench", service_names=[SERVICE], register=_register)
+    async with start_server(spec, settings, port=0, metrics_port=0) as srv:
+        yield srv.address
+
+
+async def _serve_forever(arm: str, log_stream: TextIO) -> None:
+    """``--serve ARM``: print the address, serve until killed (the process the instruction count watches)."""
+    async with _server(arm, log_stream) as address:
+        print(address, flush=True)
+        await asyncio.Event().wait()
+
+
+async def _fixed_calls(address: str, calls: int, concurrency: int) -> None:
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary(METHOD)
+        left = [calls]
+
+        async def worker() -> None:
+            while left[0] > 0:
+                left[0] -= 1
+                await call(PAYLOAD, timeout=60)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def _count_instructions(arm: str, args: argparse.Namespace, workdir: Path) -> float:
+    """Instructions the ``arm`` server process executes per call, counted by callgrind over ``args.calls`` calls."""
+    out = workdir / f"callgrind.{arm}"
+    proc = await asyncio.create_subprocess_exec(
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={out}.%p",
+        sys.executable,
+        __file__,
+        "--serve",
+        arm,
+        "--log-file",
+        str(workdir / f"{arm}.log"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
-        async with start_server(spec, settings, port=0, metrics_port=0) as srv:
-            windows = await _drive({"bare": f"127.0.0.1:{bare_port}", "mesh": srv.address}, args)
+        assert proc.stdout is not None
+        address = (await asyncio.wait_for(proc.stdout.readline(), timeout=300)).decode().strip()
+        if not address:
+            raise RuntimeError(f"{arm} server under valgrind did not start")
+        await _fixed_calls(address, 200, args.concurrency)  # warm up, not counted
+        await _callgrind_control("-i", "on", proc.pid)
+        await _fixed_calls(address, args.calls, args.concurrency)
+        await _callgrind_control("-i", "off", proc.pid)
+        await _callgrind_control("-d", proc.pid)
     finally:
-        await bare.stop(None)
-    return _summarise(windows, args, settings.log_level)
+        proc.kill()
+        await proc.wait()
+    calls: int = args.calls
+    return _callgrind_total(workdir, arm) / calls
+
+
+def _callgrind_total(workdir: Path, arm: str) -> int:
+    """The largest instruction total among ``arm``'s dumps (the one written while the calls were counted)."""
+    totals = [
+        int(line.split()[1])
+        for dump in workdir.glob(f"callgrind.{arm}.*")
+        for line in dump.read_text(errors="replace").splitlines()
+        if line.startswith(("summary:", "totals:"))
+    ]
+    if not totals or max(totals) == 0:
+        raise RuntimeError(f"no instruction counts for {arm} in {workdir}")
+    return max(totals)
+
+
+async def _callgrind_control(*argv: object) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "callgrind_control",
+        *map(str, argv),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    if await asyncio.wait_for(proc.wait(), timeout=120) != 0:
+        raise RuntimeError(f"callgrind_control {' '.join(map(str, argv))} failed")
+
+
+def _instructions(args: argparse.Namespace) -> None:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        sys.exit("--instructions needs valgrind (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory(prefix="rpc_overhead_") as tmp:
+        per_call = {arm: asyncio.run(_count_instructions(arm, args, Path(tmp))) for arm in ("bare", "mesh")}
+    ratio = per_call["bare"] / per_call["mesh"]
+    if args.json:
+        print(json.dumps({"calls": args.calls, "instructions_per_call": per_call, "ratio": ratio}, indent=2))
+        return
+    print(
+        f"server-process instructions per unary call (callgrind, {args.calls} calls, {args.concurrency} concurrent)"
+    )
+    for arm in ("bare", "mesh"):
+        print(f"{arm:<6} {per_call[arm]:>12,.0f}")
+    verdict = "meets" if ratio >= TARGET else "MISSES"
+    print(f"ratio bare/mesh instructions per call: {ratio:.3f} ({verdict} the {TARGET} target)")
+
+
+async def _bench(args: argparse.Namespace, log_stream: TextIO) -> dict[str, Any]:
+    from mesh.settings import Settings
+
+    async with _server("bare", log_stream) as bare, _server("mesh", log_stream) as mesh:
+        windows = await _drive({"bare": bare, "mesh": mesh}, args)
+    return _summarise(windows, args, Settings().log_level)
 
 
 def _summarise(windows: list[dict[str, Any]], args: argparse.Namespace, log_level: str) -> dict[str, Any]:
@@ -204,8 +321,21 @@ def main() -> None:
         "--log-file", default="", help="where the mesh server's JSON log goes (default: a temp file)"
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count server instructions per call instead"
+    )
+    parser.add_argument("--calls", type=int, default=2000, help="measured calls per arm with --instructions")
     parser.add_argument("--client", metavar="TARGETS_JSON", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("bare", "mesh"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+
+    if args.serve:
+        with open(args.log_file or os.devnull, "a", encoding="utf-8") as log_stream:
+            asyncio.run(_serve_forever(args.serve, log_stream))
+        return
+    if args.instructions:
+        _instructions(args)
+        return
 
     if args.client:
         asyncio.run(_client(json.loads(args.client), args.concurrency, args.window, args.warmup, args.rounds))
