@@ -107,7 +107,10 @@ class HealthMonitor:
         if self._check is None:
             return ALWAYS_READY
         try:
-            return await asyncio.wait_for(self._check(), timeout=self._timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands just as the check
+            # finishes, and stop() would then wait forever for a poller that never saw its cancellation.
+            async with asyncio.timeout(self._timeout):
+                return await self._check()
         except TimeoutError:
             return Readiness(ready=False, reason=f"readiness check timed out after {self._timeout:g}s")
         except asyncio.CancelledError:
