@@ -1,13 +1,21 @@
-"""Fixtures for the gateway's fast tests: the fakes, API keys, and an in-process gateway in front of them."""
+"""Fixtures for the gateway's fast tests: the fakes, API keys, and an in-process gateway in front of them.
+
+All async tests of this package share one event loop: grpc.aio's poller keeps every loop it has served and
+hands each completion to its call's loop, so a late completion for a closed per-test loop is an error in the
+poller's callback; one loop for the package avoids that and saves a loop per test.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+import pytest_asyncio
+from pytest_asyncio import is_async_test
 
 from gateway.keys import hash_key
 from gateway.service import build_spec
@@ -65,7 +73,18 @@ class Rig:
                 await asyncio.sleep(0.02)
 
 
-@pytest.fixture
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run this package's async tests in the package's one event loop (see the module docstring)."""
+    marker = pytest.mark.asyncio(loop_scope="package")
+    for item in items:
+        if is_async_test(item) and HERE in Path(str(item.path)).parents:
+            item.add_marker(marker, append=False)
+
+
+@pytest_asyncio.fixture(loop_scope="package")
 async def rig() -> AsyncIterator[Rig]:
     fake_settings = base_settings()
     async with FakeMesh(fake_settings) as fakes:

@@ -92,7 +92,9 @@ class Memory(memory_pb2_grpc.MemoryServiceServicer):
     async def GetWorld(self, request: Any, context: Any) -> memory_pb2.GetWorldResponse:
         self.log.see("GetWorld", context)
         self.log.flaky("GetWorld")
-        return memory_pb2.GetWorldResponse(world=memory_pb2.World(id=request.world_id, slug="w", name="World"))
+        return memory_pb2.GetWorldResponse(
+            world=memory_pb2.World(id=request.world_id, slug="w", name="World")
+        )
 
     async def CreateWorld(self, request: Any, context: Any) -> memory_pb2.CreateWorldResponse:
         self.log.see("CreateWorld", context)
@@ -103,7 +105,9 @@ class Memory(memory_pb2_grpc.MemoryServiceServicer):
         self.log.see("ListWorlds", context)
         if request.page_size < 0:
             raise errors.InvalidArgument([("page_size", "must be between 1 and 1000")])
-        worlds = [memory_pb2.World(id=f"w{i}", slug=f"w{i}", name="Ä" * i) for i in range(request.page_size or 3)]
+        worlds = [
+            memory_pb2.World(id=f"w{i}", slug=f"w{i}", name="Ä" * i) for i in range(request.page_size or 3)
+        ]
         context.set_trailing_metadata((("x-request-id", mctx.request_id()), ("x-fake-trailer", "t")))
         return memory_pb2.ListWorldsResponse(worlds=worlds, next_page_token="next")
 
@@ -149,7 +153,9 @@ class Memory(memory_pb2_grpc.MemoryServiceServicer):
     async def ListEvents(self, request: Any, context: Any) -> memory_pb2.ListEventsResponse:
         self.log.see("ListEvents", context)
         events = [
-            e for e in self.events.get(request.campaign_id, []) if not request.kinds or e.kind in request.kinds
+            e
+            for e in self.events.get(request.campaign_id, [])
+            if not request.kinds or e.kind in request.kinds
         ]
         return memory_pb2.ListEventsResponse(events=events[: request.page_size or 100])
 
@@ -209,7 +215,9 @@ class Encounter(encounter_pb2_grpc.EncounterServiceServicer):
 
     async def RollDice(self, request: Any, context: Any) -> encounter_pb2.RollDiceResponse:
         self.log.see("RollDice", context)
-        return encounter_pb2.RollDiceResponse(total=request.seed % 20 + 1, detail=request.notation, seed=request.seed)
+        return encounter_pb2.RollDiceResponse(
+            total=request.seed % 20 + 1, detail=request.notation, seed=request.seed
+        )
 
 
 class Npc(npc_pb2_grpc.NpcServiceServicer):
@@ -220,7 +228,9 @@ class Npc(npc_pb2_grpc.NpcServiceServicer):
         self.log.see("GenerateNpc", context)
         if request.archetype == "unknown":
             raise errors.InvalidArgument([("archetype", "unknown archetype")])
-        npc = npc_pb2.Npc(id=f"npc-{request.seed}", name="Maren Holt", archetype=request.archetype, secrets=[SECRET])
+        npc = npc_pb2.Npc(
+            id=f"npc-{request.seed}", name="Maren Holt", archetype=request.archetype, secrets=[SECRET]
+        )
         return npc_pb2.GenerateNpcResponse(npc=npc, character_id="char-new" if request.save else "")
 
 
@@ -239,9 +249,11 @@ class Visual(visual_pb2_grpc.VisualServiceServicer):
     def __init__(self, log: Log) -> None:
         self.log = log
         self.model = False
+        self.prompts: list[str] = []
 
     async def GenerateImage(self, request: Any, context: Any) -> visual_pb2.GenerateImageResponse:
         self.log.see("GenerateImage", context)
+        self.prompts.append(request.spec.prompt)
         if not self.model:
             raise errors.FailedPrecondition("no image model configured")
         return visual_pb2.GenerateImageResponse(
@@ -252,7 +264,9 @@ class Visual(visual_pb2_grpc.VisualServiceServicer):
         self.log.see("StreamImage", context)
         try:
             for step in range(1, 4):
-                yield visual_pb2.StreamImageResponse(progress=visual_pb2.ImageProgress(step=step, total_steps=3))
+                yield visual_pb2.StreamImageResponse(
+                    progress=visual_pb2.ImageProgress(step=step, total_steps=3)
+                )
                 await asyncio.sleep(float(request.spec.steps) / 1000.0)
         except asyncio.CancelledError:
             self.log.cancelled.append("StreamImage")
@@ -278,7 +292,9 @@ REGISTER: dict[str, tuple[type[Any], Any, str]] = {
 }
 
 
-def spec_for(name: str, servicer: Any, server_credentials: grpc.ServerCredentials | None = None) -> ServiceSpec:
+def spec_for(
+    name: str, servicer: Any, server_credentials: grpc.ServerCredentials | None = None
+) -> ServiceSpec:
     """A ServiceSpec serving one fake under the mesh runtime (health, reflection, error mapping)."""
     _, add, full = REGISTER[name]
     return ServiceSpec(

@@ -58,7 +58,9 @@ async def test_server_stream_and_client_stream_forwarded(rig: Rig) -> None:
 
     async def docs():  # type: ignore[no-untyped-def]
         for i in range(3):
-            yield memory_pb2.IngestLoreRequest(world_id="w", path=f"{i}.md", content="# a\n# b").SerializeToString()
+            yield memory_pb2.IngestLoreRequest(
+                world_id="w", path=f"{i}.md", content="# a\n# b"
+            ).SerializeToString()
 
     reply = await rig.raw("/dungeonmaster.v1.MemoryService/IngestLore", "stream_unary")(
         docs(), metadata=auth("service-all"), timeout=5
@@ -96,12 +98,16 @@ async def test_metadata_forwarded_identity_replaced_credentials_dropped(rig: Rig
 
 async def test_reply_metadata_and_rich_errors_relayed(rig: Rig) -> None:
     path = "/dungeonmaster.v1.MemoryService/ListWorlds"
-    call = rig.raw(path)(memory_pb2.ListWorldsRequest(page_size=1).SerializeToString(), metadata=DM, timeout=5)
+    call = rig.raw(path)(
+        memory_pb2.ListWorldsRequest(page_size=1).SerializeToString(), metadata=DM, timeout=5
+    )
     await call
     assert dict(await call.trailing_metadata())["x-fake-trailer"] == "t"
 
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await rig.raw(path)(memory_pb2.ListWorldsRequest(page_size=-1).SerializeToString(), metadata=DM, timeout=5)
+        await rig.raw(path)(
+            memory_pb2.ListWorldsRequest(page_size=-1).SerializeToString(), metadata=DM, timeout=5
+        )
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     status = rpc_status.from_call(info.value)
     assert status is not None
@@ -159,9 +165,9 @@ async def test_reflection_lists_every_service(rig: Rig) -> None:
     async def ask():  # type: ignore[no-untyped-def]
         yield reflection_pb2.ServerReflectionRequest(list_services="")
 
-    async for reply in stub.ServerReflectionInfo(ask(), timeout=5):
-        names = {s.name for s in reply.list_services_response.service}
-        break
+    # Read the stream to its end: a cancelled reflection stream can stall server shutdown in a second event loop.
+    replies = [r async for r in stub.ServerReflectionInfo(ask(), timeout=5)]
+    names = {s.name for s in replies[0].list_services_response.service}
     assert set(module_service_names()) | {"dungeonmaster.v1.GameMasterService"} <= names
     assert "grpc.health.v1.Health" in names
 
