@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,12 +33,9 @@ E = encounter_pb2
 
 
 @pytest.fixture(scope="module")
-def vllm() -> Iterator[LocalVLLM]:
-    server = LocalVLLM(max_model_len=2048).start(timeout=300)
-    try:
-        yield server
-    finally:
-        server.stop()
+def vllm(vllm_server: LocalVLLM) -> LocalVLLM:
+    """The session's tiny vLLM (a 2,048-token window, enough for an encounter's facts)."""
+    return vllm_server
 
 
 def finished_requests(base_url: str) -> float:

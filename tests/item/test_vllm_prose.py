@@ -7,9 +7,9 @@ import pytest
 from item_svc.forge import ItemForge
 from item_svc.generator import ItemRequest
 from item_svc.prose import number_problems
+from mesh.text.local_vllm import LocalVLLM
 from mesh.text.vllm import VLLMBackend
 from rules.items import ItemKind, Rarity
-from tests.text.vllm_support import shared_vllm
 
 REQ = ItemRequest(ItemKind.WAND, Rarity.RARE, theme="orrathi", seed=4)
 
@@ -30,10 +30,8 @@ async def test_unreachable_model_server_falls_back_to_procedural(forge: ItemForg
 
 @pytest.mark.vllm
 @pytest.mark.slow
-async def test_tiny_vllm_item_prose_keeps_the_mechanics(
-    request: pytest.FixtureRequest, forge: ItemForge
-) -> None:
-    server = shared_vllm(request)
+async def test_tiny_vllm_item_prose_keeps_the_mechanics(vllm_server: LocalVLLM, forge: ItemForge) -> None:
+    server = vllm_server
     model = VLLMBackend([server.base_url + "/v1"], load_poll_s=0.2, backoff_initial_s=0.01)
     await model.start()
     try:

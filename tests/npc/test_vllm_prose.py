@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from mesh.text.local_vllm import LocalVLLM
 from mesh.text.vllm import VLLMBackend
 from npc_svc.builder import NpcGenerator
 from npc_svc.choices import NpcRequest
 from npc_svc.prose import check_prose
-from tests.text.vllm_support import shared_vllm
 
 REQ = NpcRequest(archetype="priest", culture="brinefolk", challenge_rating=2, seed=21)
 
@@ -31,10 +31,8 @@ async def test_unreachable_model_server_falls_back_to_procedural(generator: NpcG
 
 @pytest.mark.vllm
 @pytest.mark.slow
-async def test_tiny_vllm_prose_keeps_every_number(
-    request: pytest.FixtureRequest, generator: NpcGenerator
-) -> None:
-    server = shared_vllm(request)
+async def test_tiny_vllm_prose_keeps_every_number(vllm_server: LocalVLLM, generator: NpcGenerator) -> None:
+    server = vllm_server
     model = VLLMBackend([server.base_url + "/v1"], load_poll_s=0.2, backoff_initial_s=0.01)
     await model.start()
     try:
