@@ -37,6 +37,7 @@ from gateway.turn import Built, ContextUsed, Done, Narration, TurnEvent, TurnRun
 from gateway.upstream import Upstream
 from mesh.errors import Violations
 from mesh.health import Readiness
+from mesh.moderation import get_moderator
 from mesh.server import ServiceSpec
 from mesh.settings import Settings
 
@@ -208,6 +209,7 @@ def build_spec(settings: Settings) -> ServiceSpec:
         from mesh.text import get_text_model
 
         model = get_text_model(settings)
+    moderator = get_moderator(settings)
     runner = TurnRunner(
         clients,
         Planner(model),
@@ -216,6 +218,7 @@ def build_spec(settings: Settings) -> ServiceSpec:
             recent_events=settings.gateway_turn_recent_events,
             default_terrain=settings.gateway_default_terrain,
         ),
+        moderator,
     )
     prober = Prober(upstream, settings)
     servicer = GameMasterService(gate, runner, clients, prober, settings)
@@ -237,6 +240,8 @@ def build_spec(settings: Settings) -> ServiceSpec:
         await upstream.close()
         if model is not None:
             await model.close()
+        if moderator is not None:
+            await moderator.close()
 
     required = [full_name(s) for s in settings.gateway_required_services]
     return ServiceSpec(

@@ -35,6 +35,7 @@ from dungeonmaster.v1 import (
 )
 from gateway.planner import Planner, TurnPlan
 from mesh import errors
+from mesh.moderation import Decision, Moderator
 
 log = logging.getLogger("gateway.turn")
 
@@ -60,6 +61,7 @@ class Services(Protocol):
         self, request: memory_pb2.RecordEventRequest
     ) -> memory_pb2.RecordEventResponse: ...
     async def list_events(self, request: memory_pb2.ListEventsRequest) -> memory_pb2.ListEventsResponse: ...
+    async def log_moderation(self, decision: memory_pb2.ModerationDecision) -> None: ...
     def narrate(
         self, request: narrative_pb2.NarrateRequest
     ) -> AsyncIterator[narrative_pb2.NarrateResponse]: ...
@@ -182,11 +184,36 @@ def player_safe_npc(npc: npc_pb2.Npc) -> npc_pb2.Npc:
 class TurnRunner:
     """Plays turns against the services."""
 
-    def __init__(self, services: Services, planner: Planner, settings: TurnSettings | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        planner: Planner,
+        settings: TurnSettings | None = None,
+        moderator: Moderator | None = None,
+    ) -> None:
         self.services = services
         self.planner = planner
         self.settings = settings or TurnSettings()
+        self.moderator = moderator
         self._worlds: dict[str, str] = {}
+
+    async def screen(self, text: str, campaign_id: str) -> float:
+        """Screen the player's input before anything is recorded; a blocked input names its reason.
+
+        Returns the milliseconds spent. The decision is logged to memory's moderation log (best effort: a
+        failed log write is logged here, and the narrative service screens and logs the input again).
+        """
+        if self.moderator is None:
+            return 0.0
+        t0 = time.perf_counter()
+        decision = await self.moderator.screen(text, "input")
+        try:
+            await self.services.log_moderation(_decision_proto(decision, campaign_id))
+        except errors.DomainError as exc:
+            log.warning("moderation log write failed: %s", exc.message)
+        if not decision.allowed:
+            raise errors.InvalidArgument([("input", decision.reason or "blocked by moderation")])
+        return _ms(t0)
 
     async def world_of(self, campaign_id: str) -> str:
         """The campaign's world id (cached: a campaign never changes world)."""
@@ -206,7 +233,8 @@ class TurnRunner:
         seed = req.seed or secrets.randbelow(2**31 - 1) + 1
         out = _Outcome()
 
-        # 1. remember the action (a duplicate means a replay), find the world, retrieve the context.
+        # 1. screen the input; remember the action (a duplicate means a replay), find the world, retrieve context.
+        out.timings["screening"] = await self.screen(req.input, req.campaign_id)
         t0 = time.perf_counter()
         action_req = memory_pb2.RecordEventRequest(
             campaign_id=req.campaign_id,
@@ -605,6 +633,18 @@ async def _gather(*aws: Awaitable[Any]) -> list[Any]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def _decision_proto(decision: Decision, campaign_id: str) -> memory_pb2.ModerationDecision:
+    return memory_pb2.ModerationDecision(
+        campaign_id=campaign_id,
+        direction=decision.direction,
+        allowed=decision.allowed,
+        categories=list(decision.categories),
+        backend=decision.backend,
+        reason=decision.reason,
+        text_sha256=decision.text_sha256,
+    )
 
 
 def _ms(since: float) -> float:

@@ -35,7 +35,14 @@ KEYS: dict[str, tuple[str, str, list[str], float | None, int | None]] = {
 
 def key_settings() -> list[dict[str, Any]]:
     return [
-        {"id": kid, "sha256": hash_key(key), "role": role, "campaigns": camps, "rate_per_s": rate, "burst": burst}
+        {
+            "id": kid,
+            "sha256": hash_key(key),
+            "role": role,
+            "campaigns": camps,
+            "rate_per_s": rate,
+            "burst": burst,
+        }
         for kid, (key, role, camps, rate, burst) in KEYS.items()
     ]
 

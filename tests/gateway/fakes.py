@@ -88,6 +88,7 @@ class Memory(memory_pb2_grpc.MemoryServiceServicer):
         }
         self.events: dict[str, list[memory_pb2.Event]] = {}
         self.by_request: dict[tuple[str, str], memory_pb2.Event] = {}
+        self.moderation: list[memory_pb2.ModerationDecision] = []
 
     async def GetWorld(self, request: Any, context: Any) -> memory_pb2.GetWorldResponse:
         self.log.see("GetWorld", context)
@@ -149,6 +150,11 @@ class Memory(memory_pb2_grpc.MemoryServiceServicer):
         self.by_request[key] = event
         self.events.setdefault(request.campaign_id, []).insert(0, event)
         return memory_pb2.RecordEventResponse(event=event)
+
+    async def LogModeration(self, request: Any, context: Any) -> memory_pb2.LogModerationResponse:
+        self.log.see("LogModeration", context)
+        self.moderation.append(request.decision)
+        return memory_pb2.LogModerationResponse(decision=request.decision)
 
     async def ListEvents(self, request: Any, context: Any) -> memory_pb2.ListEventsResponse:
         self.log.see("ListEvents", context)
