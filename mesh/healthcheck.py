@@ -18,7 +18,7 @@ def check(address: str, service: str = "", timeout: float = 3.0) -> bool:
         except grpc.RpcError as err:
             print(f"{address} {service or '(server)'}: {err.code().name}", file=sys.stderr)
             return False
-    ok = reply.status == health_pb2.HealthCheckResponse.SERVING
+    ok: bool = reply.status == health_pb2.HealthCheckResponse.SERVING
     if not ok:
         name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
         print(f"{address} {service or '(server)'}: {name}", file=sys.stderr)
