@@ -226,24 +226,15 @@ class DiffusersRenderer:
         return pixels
 
 
-def load_renderer(
-    path: str | Path, plan: DevicePlan, *, config_dir: str = "", name: str = ""
-) -> DiffusersRenderer:
-    """Load the model at ``path`` and tune it for ``plan``; raises FailedPrecondition for unusable paths."""
+def tune_pipeline(pipe: Any, plan: DevicePlan) -> None:
+    """Move ``pipe`` (already in ``plan.dtype``) to the device and apply the plan's attention/memory options."""
     import torch
-    from diffusers.utils import logging as dlogging
 
-    dlogging.disable_progress_bar()
-    started = time.perf_counter()
-    model_path = Path(path).expanduser()
-    pipe = _load_pipeline(model_path, config_dir, _torch_dtype(plan.dtype))
     pipe.set_progress_bar_config(disable=True)
     pipe.to(plan.device)
-    if type(pipe).__name__ == "StableDiffusionXLPipeline" and pipe.vae.dtype == torch.float16:
-        if getattr(pipe.vae.config, "force_upcast", False):
-            pipe.vae.to(
-                torch.float32
-            )  # the SDXL VAE overflows in fp16; decoding in fp32 is what diffusers does
+    is_xl = type(pipe).__name__ == "StableDiffusionXLPipeline"
+    if is_xl and pipe.vae.dtype == torch.float16 and getattr(pipe.vae.config, "force_upcast", False):
+        pipe.vae.to(torch.float32)  # the SDXL VAE overflows in fp16; decoding in fp32 is what diffusers does
     if plan.attention_slicing:
         pipe.enable_attention_slicing()
     else:
@@ -261,6 +252,19 @@ def load_renderer(
         pipe.vae.to(memory_format=torch.channels_last)
     if plan.compile:
         pipe.unet = torch.compile(pipe.unet, fullgraph=True)
+
+
+def load_renderer(
+    path: str | Path, plan: DevicePlan, *, config_dir: str = "", name: str = ""
+) -> DiffusersRenderer:
+    """Load the model at ``path`` and tune it for ``plan``; raises FailedPrecondition for unusable paths."""
+    from diffusers.utils import logging as dlogging
+
+    dlogging.disable_progress_bar()
+    started = time.perf_counter()
+    model_path = Path(path).expanduser()
+    pipe = _load_pipeline(model_path, config_dir, _torch_dtype(plan.dtype))
+    tune_pipeline(pipe, plan)
     default_name = model_path.stem if model_path.is_file() else model_path.name
     fingerprint = f"{model_fingerprint(model_path, config_dir)}/{plan.numerics()}"
     renderer = DiffusersRenderer(pipe, plan, name or default_name, fingerprint)

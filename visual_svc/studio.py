@@ -165,7 +165,8 @@ class Studio:
         self, ref: SubjectRef, negative: str = "", prefix: str = ""
     ) -> tuple[ImageKind, BuiltPrompt]:
         """Resolve the subject (request, memory or lore), dress it in the world's style, fit it to CLIP."""
-        ws = self.styles.for_world(ref.world_id, f"{prefix}world_id")
+        # load_world stats the lore folder to notice edits: file I/O, so off the event loop
+        ws = await asyncio.to_thread(self.styles.for_world, ref.world_id, f"{prefix}world_id")
         kind, subject = ref.kind, ref.entity
         inferred = ImageKind.SCENE
         if ref.lore_ref.strip():

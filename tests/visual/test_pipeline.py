@@ -172,3 +172,22 @@ def test_cache_key_covers_every_input_and_the_cache_evicts_by_bytes() -> None:
     assert cache.size_bytes == 200
     cache.put("huge", CachedImage(bytes(300), "h"))
     assert cache.get("huge") is None
+
+
+def test_an_sdxl_model_loads_and_renders_through_the_same_path(tmp_path: Path) -> None:
+    from tests.visual.tiny_sd import build_tiny_sdxl
+
+    folder = build_tiny_sdxl(tmp_path / "tiny-sdxl")
+    r = load_renderer(
+        folder, plan_for(probe("cpu"), PlanOptions(dtype="float32", pad_batches="always", max_batch=2))
+    )
+    assert r.is_xl and r.native_size == (64, 64) and type(r.pipe).__name__ == "StableDiffusionXLPipeline"
+    p = params(steps=2)
+    items = [BatchItem("a grey tower", "", 5), BatchItem("an iron blade", "", 6)]
+    both = r.render(p, items, lambda _s: None, lambda: False)
+    alone = r.render(p, [items[1]], lambda _s: None, lambda: False)[0]
+    assert both[1].shape == (64, 64, 3) and both[1].std() > 1.0
+    assert np.array_equal(alone, both[1])
+    # in fp16 the SDXL VAE is kept in fp32, as diffusers does, because it overflows in fp16
+    half = load_renderer(folder, plan_for(probe("cpu"), PlanOptions(dtype="float16")))
+    assert str(half.pipe.unet.dtype) == "torch.float16" and str(half.pipe.vae.dtype) == "torch.float32"
