@@ -9,12 +9,13 @@ the VAE decodes each image alone. A step callback reports progress and stops the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -65,6 +66,19 @@ class Renderer(Protocol):
     ) -> list[Pixels]:
         """Render ``items`` (all sharing ``params``) to HxWx3 uint8 arrays, in order."""
         ...
+
+
+@contextlib.contextmanager
+def _release_memory_on_oom() -> Iterator[None]:
+    """After a CUDA out-of-memory error, hand the cached blocks back so the next (smaller) batch can run."""
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__name__ == "OutOfMemoryError":
+            import torch
+
+            torch.cuda.empty_cache()
+        raise
 
 
 def model_fingerprint(path: Path, config_dir: str = "") -> str:
@@ -192,7 +206,7 @@ class DiffusersRenderer:
             return kwargs
 
         self.pipe.scheduler = self._scheduler(params.scheduler)
-        with torch.inference_mode():
+        with torch.inference_mode(), _release_memory_on_oom():
             out = self.pipe(
                 prompt=[r.prompt for r in rows],
                 negative_prompt=[r.negative_prompt for r in rows],

@@ -92,6 +92,18 @@ class RenderWorker:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"render-worker-{self.device}"
             )
+            self._task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """A batching loop that dies of a bug must not leave callers waiting forever."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("render worker stopped", exc_info=task.exception())
+        self._closing = True
+        for job in self._pending:
+            if not job.future.done():
+                job.future.set_exception(Unavailable("the image worker stopped", "WORKER_STOPPED", "visual"))
+        self._pending.clear()
 
     @property
     def queue_depth(self) -> int:
@@ -143,7 +155,8 @@ class RenderWorker:
         self._queue_depth.set(0)
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # a loop that died of an error was logged by _loop_ended already
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
 

@@ -143,3 +143,32 @@ async def test_close_fails_waiting_requests_and_refuses_new_ones(renderer: Diffu
             await asyncio.wait_for(task, WAIT)
     with pytest.raises(Unavailable):
         await w.render(P, BatchItem("c", "", 3))
+
+
+async def test_a_failed_render_reaches_its_callers_and_the_worker_goes_on(worker: RenderWorker) -> None:
+    bad = RenderParams(
+        60, 64, 2, 7.0, "dpmpp-2m-karras"
+    )  # diffusers refuses sizes that are not multiples of 8
+    with pytest.raises(ValueError, match="divisible by 8"):
+        await asyncio.wait_for(worker.render(bad, BatchItem("a", "", 1)), WAIT)
+    ok = await asyncio.wait_for(worker.render(P, BatchItem("a", "", 1)), WAIT)
+    assert ok.pixels.shape == (64, 64, 3)
+
+
+async def test_a_dead_batching_loop_fails_waiting_callers(
+    renderer: DiffusersRenderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = RenderWorker(renderer, max_batch=4, window_s=0.0, max_queue=8, device="cpu")
+
+    async def broken(first: object) -> list[object]:
+        raise RuntimeError("a bug in the batching loop")
+
+    monkeypatch.setattr(w, "_gather", broken)
+    w.start()
+    try:
+        with pytest.raises(Unavailable, match="stopped"):
+            await asyncio.wait_for(w.render(P, BatchItem("a", "", 1)), WAIT)
+        with pytest.raises(Unavailable):
+            await w.render(P, BatchItem("b", "", 2))
+    finally:
+        await w.close()
