@@ -77,8 +77,9 @@ class Narrator:
         index = 0
         finish = ""
         info: Provenance | None = None
+        generation = self._generate(prompt, params)
         try:
-            async for chunk in self._generate(prompt, params):
+            async for chunk in generation:
                 if chunk.done:
                     info, finish = chunk.info, chunk.finish_reason
                     break
@@ -88,6 +89,7 @@ class Narrator:
                     if blocked is not None:
                         screening.record(blocked)
                         finish = "moderated"
+                        await generation.aclose()  # stop the model at once: nothing more of it is sent
                         break
                 if text:
                     yield NarrationChunk(text, index, context=prompt.context if index == 0 else ())
@@ -112,11 +114,15 @@ class Narrator:
                 parts.append(text)
                 index += 1
             if info is None:  # the stream was cut by moderation before the model's final message
-                info = Provenance(self.model.backend, "", params.seed, self.model.backend == "procedural")
+                model_name = str(getattr(self.model, "model", ""))
+                info = Provenance(
+                    self.model.backend, model_name, params.seed, self.model.backend == "procedural"
+                )
             info.latency_ms = (time.perf_counter() - started) * 1000
             if self.record_events and req.campaign_id:
                 await self._record(req, "".join(parts), info, finish)
         finally:
+            await generation.aclose()
             await screening.drain()
         yield NarrationChunk("", index, done=True, finish_reason=finish or "stop", info=info)
 

