@@ -69,7 +69,7 @@ def test_every_manifest_parses() -> None:
 
 def test_code_and_deployments_name_the_same_services() -> None:
     assert set(SERVICES) == set(PACKAGES)
-    for name, package in PACKAGES.items():
+    for package in PACKAGES.values():
         assert importlib.util.find_spec(f"{package}.__main__") is not None, f"{package} has no __main__"
     assert set(_mesh_deployments(_base_docs())) == set(SERVICES)
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
@@ -119,7 +119,10 @@ def test_addresses_in_config_match_the_ports() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
     for name in SERVICES:
         test = compose[name]["healthcheck"]["test"]
-        assert test[-2:] == [f"127.0.0.1:{DEFAULTS.port_for(name)}", f"dungeonmaster.v1.{PROTO_SERVICE[name]}"]
+        assert test[-2:] == [
+            f"127.0.0.1:{DEFAULTS.port_for(name)}",
+            f"dungeonmaster.v1.{PROTO_SERVICE[name]}",
+        ]
     prom = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
     targets = set(prom["scrape_configs"][0]["static_configs"][0]["targets"])
     assert targets == {f"{n}:{DEFAULTS.metrics_port_for(n)}" for n in SERVICES}

@@ -35,14 +35,22 @@ def test_grpcurl_list_describe_and_call(mesh: dict[str, ServiceProcess]) -> None
     assert "rpc RollDice" in described.stdout and "rpc GenerateEncounter" in described.stdout
 
     called = _run(
-        "-plaintext", "-d", '{"notation": "3d6+2", "seed": 42}', addr, "dungeonmaster.v1.EncounterService/RollDice"
+        "-plaintext",
+        "-d",
+        '{"notation": "3d6+2", "seed": 42}',
+        addr,
+        "dungeonmaster.v1.EncounterService/RollDice",
     )
     assert called.returncode == 0, called.stderr
     reply = json.loads(called.stdout)
     assert 5 <= int(reply["total"]) <= 20
     again = json.loads(
         _run(
-            "-plaintext", "-d", '{"notation": "3d6+2", "seed": 42}', addr, "dungeonmaster.v1.EncounterService/RollDice"
+            "-plaintext",
+            "-d",
+            '{"notation": "3d6+2", "seed": 42}',
+            addr,
+            "dungeonmaster.v1.EncounterService/RollDice",
         ).stdout
     )
     assert again == reply  # same seed, same roll

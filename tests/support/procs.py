@@ -116,7 +116,9 @@ def wait_health(address: str, service: str, want_serving: bool = True, timeout: 
         if last is not None and (not want_serving or last == health_pb2.HealthCheckResponse.SERVING):
             return last
         time.sleep(0.1)
-    raise TimeoutError(f"{service or 'server'} at {address} not {'SERVING' if want_serving else 'up'}: {last}")
+    raise TimeoutError(
+        f"{service or 'server'} at {address} not {'SERVING' if want_serving else 'up'}: {last}"
+    )
 
 
 def start_service(
