@@ -54,14 +54,14 @@ def _wait_up(proc: subprocess.Popen[bytes], address: str, service: str, timeout:
     raise TimeoutError(f"{service} at {address} did not answer health within {timeout:.0f}s")
 
 
-def _stop_all(procs: list[tuple[str, subprocess.Popen[bytes]]], grace: float) -> int:
-    """SIGTERM everything (gateway first), wait for the grace period, then kill stragglers."""
-    for _, proc in reversed(procs):
+def _stop(procs: list[tuple[str, subprocess.Popen[bytes]]], grace: float) -> int:
+    """SIGTERM the given processes together and wait for each (grace period + margin), killing stragglers."""
+    for _, proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
     worst = 0
-    deadline = time.monotonic() + grace + 5
-    for name, proc in reversed(procs):
+    deadline = time.monotonic() + grace + 10
+    for name, proc in procs:
         try:
             code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -69,8 +69,25 @@ def _stop_all(procs: list[tuple[str, subprocess.Popen[bytes]]], grace: float) ->
             code = proc.wait()
         if code != 0:
             print(f"  {name} exited with {code}", file=sys.stderr)
-            worst = worst or 1
+            worst = 1
     return worst
+
+
+def _stop_all(procs: list[tuple[str, subprocess.Popen[bytes]]], grace: float) -> int:
+    """Stop the gateway first (it calls everyone else), then the rest together, each draining its calls."""
+    front = [(n, p) for n, p in procs if n == "gateway"]
+    rest = [(n, p) for n, p in procs if n != "gateway"]
+    return max(_stop(front, grace), _stop(rest, grace))
+
+
+def _wait_serving(address: str, service: str, timeout: float) -> str:
+    """Give a server that answers a few seconds to report SERVING (its first readiness poll); return the status."""
+    deadline = time.monotonic() + timeout
+    status = _status(address, service) or "UNKNOWN"
+    while status != "SERVING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = _status(address, service) or "UNKNOWN"
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             proc = subprocess.Popen([sys.executable, "-m", package])
             procs.append((name, proc))
             address = settings.addr_for(name)
-            status = _wait_up(proc, address, service, args.timeout)
+            _wait_up(proc, address, service, args.timeout)
+            status = _wait_serving(address, service, timeout=15.0 if name != "visual" else 2.0)
             note = "" if status == "SERVING" else f"  ({status}: see its log for the reason)"
             print(f"{name:<10} {address}{note}", flush=True)
             if stopping:
