@@ -72,6 +72,46 @@ PROMPT = "portrait of an old fen priest with a lantern, muted painterly oil illu
 NEGATIVE = "lowres, blurry, text, watermark"
 
 
+#: distribution name (as in a wheel's file name) -> the module it provides
+WHEEL_MODULES = {
+    "diffusers": "diffusers",
+    "pillow": "PIL",
+    "requests": "requests",
+    "urllib3": "urllib3",
+    "idna": "idna",
+    "certifi": "certifi",
+    "charset_normalizer": "charset_normalizer",
+    "importlib_metadata": "importlib_metadata",
+    "zipp": "zipp",
+}
+
+
+def use_wheels(folder: Path) -> list[str]:
+    """Make missing packages importable from carried wheels without pip: each wheel whose module is absent and
+    whose tag fits this interpreter is unpacked into a temporary folder put first on sys.path."""
+    import importlib.util
+    import tempfile
+    import zipfile
+
+    here = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    target = Path(tempfile.mkdtemp(prefix="visual-bench-wheels-"))
+    used = []
+    for wheel in sorted(folder.glob("*.whl")):
+        dist, _, rest = wheel.name.partition("-")
+        module = WHEEL_MODULES.get(dist.lower())
+        python_tag = rest.split("-")[1] if rest.count("-") >= 3 else ""
+        if module is None or importlib.util.find_spec(module) is not None:
+            continue
+        if not (python_tag.startswith("py3") or here in python_tag.split(".")):
+            continue
+        with zipfile.ZipFile(wheel) as zf:
+            zf.extractall(target)
+        used.append(wheel.name)
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
+    return used
+
+
 def small_tokenizer() -> Any:
     """A letter-level CLIP BPE tokenizer built in memory (the real 49k vocabulary is not needed for timing:
     prompts are padded to 77 tokens either way)."""
@@ -362,10 +402,15 @@ def main() -> None:
         "--budget-s", type=float, default=420.0, help="CUDA: skip setups started after this (s)"
     )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--wheels", type=Path, help="folder of carried wheels (scripts/gpu_wheels.sh) for missing packages"
+    )
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
     args.repeats = args.repeats if args.repeats is not None else (3 if cuda else 1)
     args.warmup = args.warmup if args.warmup is not None else (1 if cuda else 0)
+    if args.wheels:
+        print(f"from {args.wheels}: {', '.join(use_wheels(args.wheels)) or 'nothing needed'}", flush=True)
     try:
         import diffusers
     except ImportError as exc:
