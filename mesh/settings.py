@@ -424,7 +424,11 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Timeout of each health probe behind readiness and GetStatus (s)."
     )
     gateway_turn_token_budget: int = Field(
-        1500, ge=1, le=32768, description="Context token budget retrieved for a turn."
+        3072,
+        ge=1,
+        le=32768,
+        description="Context token budget retrieved for a turn (pinned world facts come first, then character "
+        "states, recent events and search hits; the narrator trims to its model's window).",
     )
     gateway_turn_recent_events: int = Field(
         8, ge=0, le=50, description="Recent campaign events included in a turn's context."
