@@ -16,7 +16,10 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 
+from prometheus_client import Histogram
+
 from mesh import context as call_context
+from mesh import metrics
 from mesh.errors import Unavailable
 from mesh.moderation import Moderator
 from mesh.text import Chunk, GenParams, Prompt, Provenance, TextModel, build_prompt
@@ -24,6 +27,17 @@ from mesh.text.procedural import ProceduralBackend, load_tables
 from narrative_svc.models import NarrationChunk, NarrationRequest, RetrievedContext
 from narrative_svc.ports import MemoryPort
 from narrative_svc.screening import Screening
+
+
+def stage_seconds() -> Histogram:
+    """Where narration time goes inside the service: "prepare" (screening, prompt), "retrieval" (memory),
+    "first_chunk_handoff" (the model's first text to the first message)."""
+    return metrics.histogram(
+        "dm_narrative_stage_seconds",
+        "Time spent in narrative_svc stages (s).",
+        ("stage",),
+        buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+    )
 
 
 class Narrator:
@@ -57,11 +71,19 @@ class Narrator:
             character_ids=req.character_ids,
         )
 
+    async def _timed_context(self, req: NarrationRequest) -> tuple[RetrievedContext, float]:
+        started = time.perf_counter()
+        retrieved = await self._context(req)
+        return retrieved, time.perf_counter() - started
+
     async def narrate(self, req: NarrationRequest) -> AsyncIterator[NarrationChunk]:
         """The narration stream: text chunks, then a final chunk with provenance and the finish reason."""
         started = time.perf_counter()
         screening = Screening(self.moderator, self.memory, req.campaign_id)
-        _, retrieved = await asyncio.gather(screening.check_input(req.action, "action"), self._context(req))
+        _, (retrieved, retrieval_s) = await asyncio.gather(
+            screening.check_input(req.action, "action"), self._timed_context(req)
+        )
+        gathered = time.perf_counter()
         variables = {"action": req.action, "actor": req.actor, "tone": req.tone, "audience": req.audience}
         prompt, max_tokens = build_prompt(
             self.model,
@@ -73,6 +95,12 @@ class Narrator:
         )
         params = GenParams(max_tokens=max_tokens, temperature=req.temperature, seed=req.seed).with_seed()
         guard = screening.guard(req.action)
+        # Time spent here before the model is asked, retrieval excepted (it is its own histogram).
+        stage_seconds().labels("prepare").observe(
+            time.perf_counter() - gathered + (gathered - started - retrieval_s)
+        )
+        if req.campaign_id:
+            stage_seconds().labels("retrieval").observe(retrieval_s)
         parts: list[str] = []
         index = 0
         finish = ""
@@ -84,6 +112,7 @@ class Narrator:
                     info, finish = chunk.info, chunk.finish_reason
                     break
                 text = chunk.text
+                arrived = time.perf_counter()
                 if guard is not None:
                     text, blocked = await guard.feed(chunk.text)
                     if blocked is not None:
@@ -92,6 +121,8 @@ class Narrator:
                         await generation.aclose()  # stop the model at once: nothing more of it is sent
                         break
                 if text:
+                    if index == 0:
+                        stage_seconds().labels("first_chunk_handoff").observe(time.perf_counter() - arrived)
                     yield NarrationChunk(text, index, context=prompt.context if index == 0 else ())
                     if index == 0:
                         screening.start_writes()
