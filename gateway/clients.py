@@ -132,6 +132,16 @@ class ServiceClients:
         campaign: memory_pb2.Campaign = reply.campaign
         return campaign
 
+    async def get_world(self, world_id: str) -> memory_pb2.World:
+        reply = await self._unary(
+            "memory",
+            memory_pb2_grpc.MemoryServiceStub,
+            "GetWorld",
+            memory_pb2.GetWorldRequest(world_id=world_id),
+        )
+        world: memory_pb2.World = reply.world
+        return world
+
     async def retrieve(
         self, request: memory_pb2.RetrieveContextRequest
     ) -> memory_pb2.RetrieveContextResponse:

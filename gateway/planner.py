@@ -77,7 +77,9 @@ _PERSON = re.compile(
     r"\b(stranger|merchant|trader|peddler|guard|guards|innkeeper|barkeep|bartender|priest|priestess|cleric|noble|"
     r"lord|lady|baron|baroness|knight|traveler|traveller|hermit|old man|old woman|blacksmith|smith|farmer|sage|"
     r"scholar|soldier|captain|sailor|monk|beggar|thief|witch|wizard|mage|hunter|ranger|bard|someone|figure|"
-    r"woman|man|child|elder|villager|pilgrim|mercenary)\b"
+    r"woman|man|child|elder|villager|pilgrim|mercenary|fisherman|fisher|ferryman|boatman|miller|shepherd|herbalist|"
+    r"healer|apothecary|alchemist|cook|servant|steward|squire|courier|messenger|tinker|miner|woodcutter|trapper|"
+    r"widow|orphan|prisoner|jailer|watchman|sergeant|scout|envoy|herald|abbot|nun|oracle|seer)\b"
 )
 _LOOT = re.compile(
     r"\b(search|searches|loot|loots|open|opens|pry|pries|rummage|rummages|examine|examines|inspect|inspects|"

@@ -21,7 +21,7 @@ from dungeonmaster.v1 import (
     visual_pb2,
 )
 from gateway.planner import terrain_of
-from gateway.turn import derive_seed, player_safe_npc, rarity_for
+from gateway.turn import IMAGE_GUIDANCE, IMAGE_STEPS, derive_seed, player_safe_npc, rarity_for
 from mesh import errors
 
 log = logging.getLogger("gateway.scene")
@@ -82,6 +82,8 @@ async def build_scene(
             world_id=world_id,
             campaign_id=req.campaign_id,
             seed=derive_seed(seed, part),
+            steps=IMAGE_STEPS,
+            guidance_scale=IMAGE_GUIDANCE,
         )
         reply = await services.generate_image(visual_pb2.GenerateImageRequest(spec=spec))
         return reply.image

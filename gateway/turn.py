@@ -46,6 +46,10 @@ DIFFICULTIES: dict[str, encounter_pb2.Difficulty.ValueType] = {
     "deadly": encounter_pb2.DIFFICULTY_DEADLY,
 }
 
+#: Denoising steps and guidance of turn and scene pictures (the contract's defaults, sent explicitly).
+IMAGE_STEPS = 20
+IMAGE_GUIDANCE = 7.0
+
 #: How many pages of narration events a replay searches for the stored narration (100 events each).
 REPLAY_PAGES = 5
 
@@ -54,6 +58,7 @@ class Services(Protocol):
     """What a turn needs from the mesh (implemented over gRPC by ``gateway.clients.ServiceClients``)."""
 
     async def get_campaign(self, campaign_id: str) -> memory_pb2.Campaign: ...
+    async def get_world(self, world_id: str) -> memory_pb2.World: ...
     async def retrieve(
         self, request: memory_pb2.RetrieveContextRequest
     ) -> memory_pb2.RetrieveContextResponse: ...
@@ -133,7 +138,7 @@ TurnEvent = ContextUsed | Narration | Built | Warning | Done
 class TurnSettings:
     """The knobs of a turn (from ``mesh.settings``)."""
 
-    token_budget: int = 1500
+    token_budget: int = 3072
     recent_events: int = 8
     default_terrain: str = "grassland"
 
@@ -197,30 +202,39 @@ class TurnRunner:
         self.moderator = moderator
         self._worlds: dict[str, str] = {}
 
-    async def screen(self, text: str, campaign_id: str) -> float:
-        """Screen the player's input before anything is recorded; a blocked input names its reason.
+    async def screen(self, text: str, campaign_id: str) -> Decision | None:
+        """Screen the player's input before anything is recorded; a blocked input is refused with its reason.
 
-        Returns the milliseconds spent. The decision is logged to memory's moderation log (best effort: a
-        failed log write is logged here, and the narrative service screens and logs the input again).
+        A refusal is logged to memory's moderation log before the error; an allowed input's decision is logged
+        by the caller alongside its other first calls (``log_decision``), so screening adds no round trip.
         """
         if self.moderator is None:
-            return 0.0
-        t0 = time.perf_counter()
+            return None
         decision = await self.moderator.screen(text, "input")
+        if not decision.allowed:
+            await self.log_decision(decision, campaign_id)
+            raise errors.InvalidArgument([("input", decision.reason or "blocked by moderation")])
+        return decision
+
+    async def log_decision(self, decision: Decision | None, campaign_id: str) -> None:
+        """Write a decision to the moderation log; best effort (the narrative service logs its own screening)."""
+        if decision is None:
+            return
         try:
             await self.services.log_moderation(_decision_proto(decision, campaign_id))
         except errors.DomainError as exc:
             log.warning("moderation log write failed: %s", exc.message)
-        if not decision.allowed:
-            raise errors.InvalidArgument([("input", decision.reason or "blocked by moderation")])
-        return _ms(t0)
 
     async def world_of(self, campaign_id: str) -> str:
-        """The campaign's world id (cached: a campaign never changes world)."""
+        """The slug of the campaign's world (cached: a campaign never changes world).
+
+        The slug, not memory's numeric id: the builders know worlds by their lore folder's slug.
+        """
         world = self._worlds.get(campaign_id)
         if world is None:
             campaign = await self.services.get_campaign(campaign_id)
-            world = self._worlds[campaign_id] = campaign.world_id
+            world = (await self.services.get_world(campaign.world_id)).slug or campaign.world_id
+            self._worlds[campaign_id] = world
             if len(self._worlds) > 10_000:
                 self._worlds.pop(next(iter(self._worlds)))
         return world
@@ -234,7 +248,9 @@ class TurnRunner:
         out = _Outcome()
 
         # 1. screen the input; remember the action (a duplicate means a replay), find the world, retrieve context.
-        out.timings["screening"] = await self.screen(req.input, req.campaign_id)
+        t0 = time.perf_counter()
+        decision = await self.screen(req.input, req.campaign_id)
+        out.timings["screening"] = _ms(t0)
         t0 = time.perf_counter()
         action_req = memory_pb2.RecordEventRequest(
             campaign_id=req.campaign_id,
@@ -248,7 +264,7 @@ class TurnRunner:
                 metadata_json=json.dumps({"turn_id": req.turn_id}),
             ),
         )
-        world_id, action, context = await _gather(
+        world_id, action, context, _ = await _gather(
             self.world_of(req.campaign_id),
             self.services.record_event(action_req),
             self.services.retrieve(
@@ -261,6 +277,7 @@ class TurnRunner:
                     recent_events=self.settings.recent_events,
                 )
             ),
+            self.log_decision(decision, req.campaign_id),
         )
         out.timings["retrieval"] = _ms(t0)
         recorded = [action.event.id]
@@ -497,6 +514,7 @@ class TurnRunner:
             spec.world_id = world_id
             spec.campaign_id = req.campaign_id
             spec.seed = derive_seed(seed, "image")
+            spec.steps, spec.guidance_scale = IMAGE_STEPS, IMAGE_GUIDANCE
             reply = await self.services.generate_image(visual_pb2.GenerateImageRequest(spec=spec))
             await queue.put(Built("image", reply.image, reply.image.sha256))
         except errors.DomainError as exc:

@@ -7,7 +7,8 @@ poller's callback; one loop for the package avoids that and saves a loop per tes
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,12 +73,17 @@ class Rig:
         """A bytes-in, bytes-out callable for ``/pkg.Service/Method`` on the gateway."""
         return getattr(self.channel, kind)(method)
 
-    async def wait_serving(self, want: bool = True, timeout: float = 5.0) -> None:
-        import asyncio
+    async def wait_serving(self, want: bool = True, wait_s: float = 5.0) -> None:
+        await eventually(lambda: self.gateway.monitor.current.ready == want, wait_s)
 
-        async with asyncio.timeout(timeout):
-            while self.gateway.monitor.current.ready != want:
-                await asyncio.sleep(0.02)
+
+async def eventually(condition: Callable[[], bool], wait_s: float = 3.0) -> None:
+    """Poll ``condition`` every 20 ms; AssertionError if it is still false after ``wait_s``."""
+    for _ in range(max(1, int(wait_s / 0.02))):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    assert condition(), f"condition still false after {wait_s} s"
 
 
 HERE = Path(__file__).parent

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -13,7 +11,7 @@ from grpc_status import rpc_status
 from dungeonmaster.v1 import encounter_pb2, memory_pb2, visual_pb2
 from gateway.access import POLICIES, policy_for
 from gateway.routes import MODULES, module_routes, module_service_names
-from tests.gateway.conftest import Rig, auth
+from tests.gateway.conftest import Rig, auth, eventually
 
 DM = auth("dm-all")
 #: gRPC rounds a timeout up on the wire, so a server may see slightly more than was sent.
@@ -136,9 +134,7 @@ async def test_cancellation_reaches_the_service(rig: Rig) -> None:
     first = await call.read()
     assert visual_pb2.StreamImageResponse.FromString(first).progress.step == 1
     call.cancel()
-    async with asyncio.timeout(3):
-        while "StreamImage" not in rig.fakes.log.cancelled:
-            await asyncio.sleep(0.02)
+    await eventually(lambda: "StreamImage" in rig.fakes.log.cancelled)
 
 
 async def test_retries_only_idempotent_methods(rig: Rig) -> None:
