@@ -112,6 +112,12 @@ class Memory(memory_pb2_grpc.MemoryServiceServicer):
         context.set_trailing_metadata((("x-request-id", mctx.request_id()), ("x-fake-trailer", "t")))
         return memory_pb2.ListWorldsResponse(worlds=worlds, next_page_token="next")
 
+    async def CreateCampaign(self, request: Any, context: Any) -> memory_pb2.CreateCampaignResponse:
+        self.log.see("CreateCampaign", context)
+        cid = f"camp-{len(self.campaigns) + 1}"
+        self.campaigns[cid] = memory_pb2.Campaign(id=cid, world_id=request.world_id, name=request.name)
+        return memory_pb2.CreateCampaignResponse(campaign=self.campaigns[cid])
+
     async def GetCampaign(self, request: Any, context: Any) -> memory_pb2.GetCampaignResponse:
         self.log.see("GetCampaign", context)
         if request.campaign_id not in self.campaigns:

@@ -7,6 +7,7 @@ them with UNAVAILABLE until it is back, and a turn's deadline cancels the slow m
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from rich.console import Console
 
 from dungeonmaster.v1 import (
     common_pb2,
@@ -33,6 +35,7 @@ from dungeonmaster.v1 import (
     npc_pb2_grpc,
     visual_pb2,
 )
+from gateway import cli
 from gateway.routes import module_service_names
 from tests.gateway.realmesh import RealMesh, start_mesh
 from tests.gateway.slow_model import SlowModel
@@ -158,6 +161,20 @@ def test_node_client_plays_three_turns_through_the_gateway(mesh: RealMesh) -> No
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert "pass 1" in result.stdout, result.stdout[-3000:]
+
+
+def test_cli_plays_a_turn_against_the_real_mesh(mesh: RealMesh, tmp_path: Path) -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120, color_system=None)
+    argv = ["--gateway", mesh.gateway, "--key", mesh.keys["dm"], "new-campaign", "--name", "CLI campaign"]
+    assert cli.main(argv, console) == 0, buffer.getvalue()
+    campaign = buffer.getvalue().split("campaign ", 1)[1].split()[0]
+    argv = ["--gateway", mesh.gateway, "--key", mesh.keys["dm"], "play", "--campaign", campaign]
+    argv += ["--once", "We draw our swords and attack the lizardfolk in the reeds", "--out", str(tmp_path)]
+    assert cli.main(argv, console) == 0, buffer.getvalue()
+    out = buffer.getvalue()
+    assert "⚔" in out and "XP" in out, out  # an encounter card with its XP arithmetic
+    assert "starts a fight" in out and "visual" not in out  # no image asked for, no warning
 
 
 def test_keys_campaigns_and_secrets_against_real_memory(mesh: RealMesh) -> None:

@@ -1,0 +1,390 @@
+"""Terminal client for people: play a campaign, build things, ingest a world, mint API keys.
+
+    python -m gateway.cli new-key --id alice --role player --campaign 1
+    python -m gateway.cli ingest worlds/ashen-reach
+    python -m gateway.cli new-campaign --world ashen-reach --name "The Drowned Shrine"
+    python -m gateway.cli play --campaign 1 --party "Ash:3:fighter,Bree:3:rogue"
+    python -m gateway.cli encounter --party "Ash:3,Bree:3" --terrain swamp --difficulty hard
+    python -m gateway.cli npc --archetype merchant
+    python -m gateway.cli item --rarity rare
+    python -m gateway.cli status
+
+The key comes from ``--key`` or ``DM_API_KEY`` (a gateway in dev mode, with no keys configured, needs none);
+the address from ``--gateway`` or the settings (``DM_GATEWAY_ADDR``). Every call goes through the gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+from rich.console import Console, RenderableType
+from rich.markup import escape
+from rich.text import Text
+
+from dungeonmaster.v1 import (
+    common_pb2,
+    encounter_pb2,
+    encounter_pb2_grpc,
+    gateway_pb2,
+    gateway_pb2_grpc,
+    item_pb2,
+    item_pb2_grpc,
+    memory_pb2,
+    memory_pb2_grpc,
+    npc_pb2,
+    npc_pb2_grpc,
+)
+from gateway.cards import encounter_card, item_card, npc_card, status_table
+from gateway.keys import ROLES, hash_key, new_key
+from mesh.settings import get_settings
+
+TIMEOUT_S = 120.0
+DIFFICULTIES = {
+    name.removeprefix("DIFFICULTY_").lower(): value for name, value in encounter_pb2.Difficulty.items()
+}
+RARITIES = {
+    name.removeprefix("RARITY_").lower().replace("_", "-"): value for name, value in item_pb2.Rarity.items()
+}
+
+
+def parse_party(text: str) -> common_pb2.Party:
+    """``"Ash:3:fighter,Bree:3"`` -> a Party (level defaults to 1)."""
+    party = common_pb2.Party()
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        name, _, rest = entry.partition(":")
+        level, _, cls = rest.partition(":")
+        party.members.add(name=name.strip(), level=int(level or 1), character_class=cls.strip())
+    return party
+
+
+class Client:
+    """A channel to the gateway with the caller's key on every call."""
+
+    def __init__(self, address: str, key: str, ca_file: str = "") -> None:
+        if ca_file:
+            creds = grpc.ssl_channel_credentials(Path(ca_file).read_bytes())
+            self.channel = grpc.secure_channel(address, creds)
+        else:
+            self.channel = grpc.insecure_channel(address)
+        self.metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {key}"),) if key else ()
+        self.memory = memory_pb2_grpc.MemoryServiceStub(self.channel)
+        self.gm = gateway_pb2_grpc.GameMasterServiceStub(self.channel)
+        self.encounters = encounter_pb2_grpc.EncounterServiceStub(self.channel)
+        self.npcs = npc_pb2_grpc.NpcServiceStub(self.channel)
+        self.items = item_pb2_grpc.ItemServiceStub(self.channel)
+
+    def kw(self, timeout: float = TIMEOUT_S) -> dict[str, Any]:
+        return {"metadata": self.metadata, "timeout": timeout}
+
+
+# --- commands --------------------------------------------------------------------------------------------------
+
+
+def cmd_new_key(args: argparse.Namespace, console: Console) -> int:
+    """Print a fresh key (shown once) and the record to add to DM_GATEWAY_API_KEYS (which stores only its hash)."""
+    key = new_key()
+    record = {"id": args.id, "sha256": hash_key(key), "role": args.role, "campaigns": args.campaign or ["*"]}
+    console.print("key (give it to the caller; it is stored nowhere):", style="bold")
+    console.print(key, soft_wrap=True)
+    console.print("record for DM_GATEWAY_API_KEYS (a JSON list of these):", style="bold")
+    console.print(json.dumps(record), soft_wrap=True, markup=False, highlight=False)
+    return 0
+
+
+def cmd_status(client: Client, args: argparse.Namespace, console: Console) -> int:
+    status = client.gm.GetStatus(gateway_pb2.GetStatusRequest(), **client.kw(10))
+    console.print(status_table(status))
+    return 0 if status.serving else 1
+
+
+def world_documents(folder: Path) -> tuple[dict[str, str], list[Path]]:
+    """The world's identity (from ``world.md`` front matter) and its documents, in a stable order."""
+    from lore.documents import parse_document_text
+
+    info = {"slug": folder.name, "name": folder.name, "description": ""}
+    world_md = folder / "world.md"
+    if world_md.is_file():
+        doc = parse_document_text(world_md.read_text(encoding="utf-8"), "world.md")
+        info["slug"] = str(doc.metadata.get("id") or folder.name)
+        info["name"] = str(doc.metadata.get("name") or doc.title or info["slug"])
+        info["description"] = str(doc.metadata.get("summary") or "")[:4000]
+    return info, sorted(folder.rglob("*.md"))
+
+
+def cmd_ingest(client: Client, args: argparse.Namespace, console: Console) -> int:
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        console.print(f"[red]{folder} is not a folder[/]")
+        return 2
+    info, docs = world_documents(folder)
+    world = client.memory.CreateWorld(
+        memory_pb2.CreateWorldRequest(slug=info["slug"], name=info["name"], description=info["description"]),
+        **client.kw(),
+    ).world
+
+    def requests() -> Iterator[memory_pb2.IngestLoreRequest]:
+        for i, doc in enumerate(docs):
+            console.print(f"  {doc.relative_to(folder)}", style="dim")
+            yield memory_pb2.IngestLoreRequest(
+                world_id=world.slug if i == 0 else "",
+                path=str(doc.relative_to(folder)),
+                content=doc.read_text(encoding="utf-8"),
+                delete_missing=i == 0 and not args.keep_missing,
+            )
+
+    result = client.memory.IngestLore(requests(), **client.kw(600))
+    console.print(
+        f"world [bold]{world.slug}[/] ({world.id}): {result.documents} documents, {result.chunks} chunks — "
+        f"{result.created} new, {result.updated} changed, {result.unchanged} unchanged, {result.deleted} deleted, "
+        f"{result.queued_for_embedding} queued for embedding"
+    )
+    return 0
+
+
+def cmd_new_campaign(client: Client, args: argparse.Namespace, console: Console) -> int:
+    campaign = client.memory.CreateCampaign(
+        memory_pb2.CreateCampaignRequest(world_id=args.world, name=args.name, description=args.description),
+        **client.kw(),
+    ).campaign
+    console.print(f"campaign [bold]{campaign.id}[/] “{escape(campaign.name)}” in world {campaign.world_id}")
+    console.print(f"play it: python -m gateway.cli play --campaign {campaign.id}", style="dim")
+    return 0
+
+
+def play_turn(client: Client, args: argparse.Namespace, console: Console, text: str, out_dir: Path) -> bool:
+    """Play one turn, streaming the narration; cards that arrive mid-narration wait for its end.
+
+    Returns False when the gateway refused the turn.
+    """
+    request = gateway_pb2.PlayTurnRequest(
+        campaign_id=args.campaign,
+        session_id=args.session,
+        turn_id=uuid.uuid4().hex,
+        input=text,
+        actor=args.actor,
+        party=parse_party(args.party),
+        want_image=args.images,
+        seed=args.seed,
+    )
+    narrating = False
+    held: list[RenderableType] = []
+
+    def show(item: RenderableType) -> None:
+        (held.append if narrating else console.print)(item)
+
+    try:
+        for reply in client.gm.PlayTurn(request, **client.kw(args.deadline)):
+            kind = reply.WhichOneof("event")
+            if kind == "narration":
+                console.print(escape(reply.narration.text), end="", soft_wrap=True)
+                narrating = True
+            elif kind == "encounter":
+                show(encounter_card(reply.encounter.encounter))
+            elif kind == "npc":
+                show(npc_card(reply.npc.npc, reply.npc.character_id))
+            elif kind == "item":
+                show(item_card(reply.item.item))
+            elif kind == "image":
+                path = out_dir / f"{reply.image.sha256 or uuid.uuid4().hex}.png"
+                path.write_bytes(reply.image.image.png)
+                show(Text(f"image: {path}", style="blue"))
+            elif kind == "warning":
+                show(Text(f"⚠ {reply.warning.component}: {reply.warning.message}", style="yellow"))
+            elif kind == "context" and args.verbose:
+                show(Text(f"context: {len(reply.context.pieces)} pieces", style="dim"))
+            elif kind == "done":
+                if narrating:
+                    console.print()
+                    narrating = False
+                for item in held:
+                    console.print(item)
+                held.clear()
+                done = reply.done
+                timings = ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(done.timings_ms.items()))
+                why = "; ".join(done.plan_reasons) or "narration only"
+                console.print(
+                    Text(f"({why} — {timings}{', replayed' if done.replayed else ''})", style="dim")
+                )
+    except grpc.RpcError as exc:
+        if narrating:
+            console.print()
+        for item in held:
+            console.print(item)
+        console.print(f"[red]{exc.code().name}: {escape(exc.details() or '')}[/]")
+        return False
+    return True
+
+
+def cmd_play(client: Client, args: argparse.Namespace, console: Console) -> int:
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if args.once:
+        return 0 if play_turn(client, args, console, args.once, out_dir) else 1
+    console.print(f"[bold]Campaign {args.campaign}[/] — type what {args.actor} does; /quit to leave.")
+    while True:
+        try:
+            text = console.input("[bold cyan]> [/]").strip()
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return 0
+        if text in ("/quit", "/exit"):
+            return 0
+        if text == "/status":
+            cmd_status(client, args, console)
+        elif text:
+            play_turn(client, args, console, text, out_dir)
+
+
+def cmd_encounter(client: Client, args: argparse.Namespace, console: Console) -> int:
+    reply = client.encounters.GenerateEncounter(
+        encounter_pb2.GenerateEncounterRequest(
+            party=parse_party(args.party),
+            terrain=args.terrain,
+            region=args.region,
+            world_id=args.world,
+            difficulty=DIFFICULTIES[args.difficulty],
+            theme=args.theme,
+            seed=args.seed,
+        ),
+        **client.kw(),
+    )
+    console.print(encounter_card(reply.encounter))
+    if reply.unmet_reason:
+        console.print(f"[yellow]{escape(reply.unmet_reason)}[/]")
+    return 0
+
+
+def cmd_npc(client: Client, args: argparse.Namespace, console: Console) -> int:
+    reply = client.npcs.GenerateNpc(
+        npc_pb2.GenerateNpcRequest(
+            world_id=args.world,
+            archetype=args.archetype,
+            rank=args.rank,
+            region=args.region,
+            seed=args.seed,
+            campaign_id=args.campaign,
+            save=args.save,
+        ),
+        **client.kw(),
+    )
+    console.print(npc_card(reply.npc, reply.character_id))
+    return 0
+
+
+def cmd_item(client: Client, args: argparse.Namespace, console: Console) -> int:
+    reply = client.items.GenerateItem(
+        item_pb2.GenerateItemRequest(
+            world_id=args.world,
+            rarity=RARITIES[args.rarity],
+            theme=args.theme,
+            allow_curse=args.curse,
+            seed=args.seed,
+        ),
+        **client.kw(),
+    )
+    console.print(item_card(reply.item))
+    return 0
+
+
+# --- arguments -------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m gateway.cli", description=__doc__.splitlines()[0])
+    parser.add_argument("--gateway", default=settings.gateway_addr, help="gateway address (host:port)")
+    parser.add_argument("--key", default=os.environ.get("DM_API_KEY", ""), help="API key (or DM_API_KEY)")
+    parser.add_argument("--ca", default="", help="PEM CA to verify a TLS gateway (plaintext when empty)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("new-key", help="mint an API key and print its settings record")
+    p.add_argument("--id", required=True, help="key id (logged, sent downstream)")
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--campaign", action="append", help="campaign id it may touch (repeat); default: all")
+
+    sub.add_parser("status", help="which services serve, which are degraded")
+
+    p = sub.add_parser("ingest", help="create a world from a lore folder and ingest its documents")
+    p.add_argument("folder")
+    p.add_argument("--keep-missing", action="store_true", help="keep entries of documents not sent")
+
+    p = sub.add_parser("new-campaign", help="create a campaign in a world")
+    p.add_argument("--world", default=settings.default_world)
+    p.add_argument("--name", required=True)
+    p.add_argument("--description", default="")
+
+    p = sub.add_parser("play", help="play turns interactively (or one with --once)")
+    p.add_argument("--campaign", required=True)
+    p.add_argument("--session", default="")
+    p.add_argument("--actor", default="Adventurer")
+    p.add_argument("--party", default="Ash:3:fighter,Bree:3:rogue,Cor:3:cleric,Dov:3:wizard")
+    p.add_argument("--images", action="store_true", help="ask for a picture each turn")
+    p.add_argument("--out", default="dm-images", help="folder for received images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--deadline", type=float, default=120.0, help="seconds per turn")
+    p.add_argument("--once", default="", help="play this one action and exit")
+    p.add_argument("--verbose", action="store_true")
+
+    p = sub.add_parser("encounter", help="build an encounter")
+    p.add_argument("--party", default="Ash:3,Bree:3,Cor:3,Dov:3")
+    p.add_argument("--terrain", default="")
+    p.add_argument("--region", default="")
+    p.add_argument("--world", default="")
+    p.add_argument("--difficulty", default="medium", choices=[d for d in DIFFICULTIES if d != "unspecified"])
+    p.add_argument("--theme", default="")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("npc", help="generate an NPC")
+    p.add_argument("--world", default="")
+    p.add_argument("--archetype", default="")
+    p.add_argument("--rank", default="")
+    p.add_argument("--region", default="")
+    p.add_argument("--campaign", default="")
+    p.add_argument("--save", action="store_true", help="save into the campaign's memory")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("item", help="forge a magic item")
+    p.add_argument("--world", default="")
+    p.add_argument("--rarity", default="uncommon", choices=[r for r in RARITIES if r != "unspecified"])
+    p.add_argument("--theme", default="")
+    p.add_argument("--curse", action="store_true", help="allow a curse")
+    p.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+COMMANDS = {
+    "status": cmd_status,
+    "ingest": cmd_ingest,
+    "new-campaign": cmd_new_campaign,
+    "play": cmd_play,
+    "encounter": cmd_encounter,
+    "npc": cmd_npc,
+    "item": cmd_item,
+}
+
+
+def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = console or Console()
+    if args.command == "new-key":
+        return cmd_new_key(args, console)
+    client = Client(args.gateway, args.key, args.ca)
+    try:
+        return COMMANDS[args.command](client, args, console)
+    except grpc.RpcError as exc:
+        console.print(f"[red]{exc.code().name}: {escape(exc.details() or '')}[/]")
+        return 1
+    finally:
+        client.channel.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
