@@ -105,6 +105,31 @@ async def via_service(
     return first, time.perf_counter() - started, chunks
 
 
+async def stage_totals(client: httpx.AsyncClient, port: int) -> dict[str, tuple[float, float]]:
+    """(sum s, count) per stage of narrative_svc's ``dm_narrative_stage_seconds`` histogram."""
+    text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    totals: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        for suffix, slot in (("_sum", 0), ("_count", 1)):
+            prefix = f"dm_narrative_stage_seconds{suffix}{{"
+            if line.startswith(prefix):
+                stage = line.split('stage="', 1)[1].split('"', 1)[0]
+                totals.setdefault(stage, [0.0, 0.0])[slot] = float(line.rsplit(" ", 1)[1])
+    return {k: (v[0], v[1]) for k, v in totals.items()}
+
+
+def stage_delta(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Mean ms per stage between two scrapes."""
+    out = {}
+    for stage, (total, count) in after.items():
+        total0, count0 = before.get(stage, (0.0, 0.0))
+        if count > count0:
+            out[stage] = (total - total0) / (count - count0) * 1000
+    return out
+
+
 def summarize(name: str, rows: list[tuple[float, float, int]]) -> dict[str, float]:
     ttfc = [r[0] for r in rows]
     total = [r[1] for r in rows]
@@ -120,7 +145,7 @@ def summarize(name: str, rows: list[tuple[float, float, int]]) -> dict[str, floa
 
 
 async def run(args: argparse.Namespace, vllm_url: str, work: Path) -> dict[str, Any]:
-    memory_port, narrative_port = free_port(), free_port()
+    memory_port, narrative_port, metrics_port = free_port(), free_port(), free_port()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
     base_env.update(
         {
@@ -129,7 +154,7 @@ async def run(args: argparse.Namespace, vllm_url: str, work: Path) -> dict[str, 
             "DM_MEMORY_PORT": str(memory_port),
             "DM_NARRATIVE_PORT": str(narrative_port),
             "DM_MEMORY_METRICS_PORT": "0",
-            "DM_NARRATIVE_METRICS_PORT": "0",
+            "DM_NARRATIVE_METRICS_PORT": str(metrics_port),
             "DM_VLLM_URLS": vllm_url,
             "DM_MODERATION_BACKEND": "rules",
             "DM_LOG_LEVEL": "WARNING",
@@ -200,6 +225,7 @@ async def run(args: argparse.Namespace, vllm_url: str, work: Path) -> dict[str, 
                 await direct(client, vllm_url, body(seed + 1))
                 await via_service(stub, narrate(seed + 1))
 
+            stages_before = await stage_totals(client, metrics_port)
             single_direct, single_svc, diffs = [], [], []
             for i in range(args.runs):
                 seed = 1000 + i
@@ -210,6 +236,7 @@ async def run(args: argparse.Namespace, vllm_url: str, work: Path) -> dict[str, 
                 single_svc.append(b)
                 diffs.append(b[0] - a[0])
 
+            stages_single = stage_delta(stages_before, await stage_totals(client, metrics_port))
             conc_direct: list[tuple[float, float, int]] = []
             conc_svc: list[tuple[float, float, int]] = []
             walls: dict[str, list[float]] = {"direct": [], "service": []}
@@ -222,6 +249,7 @@ async def run(args: argparse.Namespace, vllm_url: str, work: Path) -> dict[str, 
                 conc_svc += await asyncio.gather(*(via_service(stub, narrate(s)) for s in seeds))
                 walls["service"].append(time.perf_counter() - started)
 
+            stages_before = await stage_totals(client, metrics_port)
             retrieval: list[float] = []
             with_memory: list[tuple[float, float, int]] = []
             for i in range(args.runs):
@@ -234,6 +262,7 @@ async def run(args: argparse.Namespace, vllm_url: str, work: Path) -> dict[str, 
                 )
                 retrieval.append(time.perf_counter() - started)
                 with_memory.append(await via_service(stub, narrate(9000 + i, campaign.id)))
+            stages_campaign = stage_delta(stages_before, await stage_totals(client, metrics_port))
 
     rows = [
         summarize("single, direct vLLM", single_direct),
@@ -250,6 +279,9 @@ async def run(args: argparse.Namespace, vllm_url: str, work: Path) -> dict[str, 
         "ttfc_added_p95_ms": pct(diffs, 0.95),
         "wall_16_direct_p50_ms": statistics.median(walls["direct"]) * 1000,
         "wall_16_service_p50_ms": statistics.median(walls["service"]) * 1000,
+        "service_prepare_mean_ms": stages_single.get("prepare", 0.0),
+        "service_first_chunk_handoff_mean_ms": stages_single.get("first_chunk_handoff", 0.0),
+        "service_retrieval_mean_ms": stages_campaign.get("retrieval", 0.0),
         "retrieve_context_p50_ms": pct(retrieval, 0.5),
         "retrieve_context_p95_ms": pct(retrieval, 0.95),
     }
@@ -270,6 +302,11 @@ def report(result: dict[str, Any]) -> None:
     print(
         f"16 at once, wall time p50: direct {result['wall_16_direct_p50_ms']:.0f} ms, "
         f"through narrative_svc {result['wall_16_service_p50_ms']:.0f} ms"
+    )
+    print(
+        f"Inside narrative_svc (its own clock, mean per narration): {result['service_prepare_mean_ms']:.2f} ms "
+        f"before asking the model (screening, prompt), {result['service_first_chunk_handoff_mean_ms']:.2f} ms "
+        f"from the model's first text to the first message; retrieval {result['service_retrieval_mean_ms']:.1f} ms"
     )
     print(
         f"RetrieveContext (memory_svc) alone: {result['retrieve_context_p50_ms']:.1f} ms p50, "
