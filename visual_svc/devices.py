@@ -56,6 +56,8 @@ class DevicePlan:
     vae_tiling: bool
     batch_size: int | None
     notes: tuple[str, ...]
+    pad_is_auto: bool = False
+    """Padding was chosen by ``auto`` (a loaded SDXL model turns it off: compute-bound at 1024 px)."""
 
     @property
     def is_cuda(self) -> bool:
@@ -130,6 +132,7 @@ def plan_for(facts: DeviceFacts, opts: PlanOptions) -> DevicePlan:
         vae_tiling=low_vram,
         batch_size=opts.max_batch if pad else None,
         notes=tuple(notes),
+        pad_is_auto=pad and opts.pad_batches == "auto",
     )
 
 

@@ -10,6 +10,7 @@ the VAE decodes each image alone. A step callback reports progress and stops the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -278,6 +279,10 @@ def load_renderer(
     started = time.perf_counter()
     model_path = Path(path).expanduser()
     pipe = _load_pipeline(model_path, config_dir, _torch_dtype(plan.dtype))
+    if plan.pad_is_auto and type(pipe).__name__ == "StableDiffusionXLPipeline":
+        # A batch of 4 at 1024 px costs ~4x a batch of 1 even on big cards: padding would slow lone requests.
+        note = "SDXL: batches not padded (compute-bound at its native 1024 px)"
+        plan = dataclasses.replace(plan, batch_size=None, notes=(*plan.notes, note))
     tune_pipeline(pipe, plan)
     default_name = model_path.stem if model_path.is_file() else model_path.name
     fingerprint = f"{model_fingerprint(model_path, config_dir)}/{plan.numerics()}"

@@ -26,7 +26,7 @@ def test_h100_gets_fp16_sdpa_channels_last_compile_and_fixed_batches() -> None:
     plan = plan_for(H100, PlanOptions(compile=True, max_batch=4))
     assert (plan.dtype, plan.channels_last, plan.compile) == ("float16", True, True)
     assert not (plan.attention_slicing or plan.vae_slicing or plan.vae_tiling)
-    assert plan.batch_size == 4
+    assert plan.batch_size == 4 and plan.pad_is_auto
     assert plan.numerics() == "cuda/float16/fixed4/whole"
     assert "SDPA attention" in plan.notes
 
@@ -41,7 +41,8 @@ def test_compile_is_opt_in_and_options_override_auto() -> None:
         False,
     )
     assert not plan.attention_slicing  # 12 GiB is not below the 12 GiB threshold
-    assert plan_for(GTX_1080_TI, PlanOptions(pad_batches="always", max_batch=2)).batch_size == 2
+    forced = plan_for(GTX_1080_TI, PlanOptions(pad_batches="always", max_batch=2))
+    assert forced.batch_size == 2 and not forced.pad_is_auto
 
 
 def test_cpu_uses_bfloat16_only_with_native_support() -> None:

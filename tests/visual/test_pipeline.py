@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -188,6 +189,12 @@ def test_an_sdxl_model_loads_and_renders_through_the_same_path(tmp_path: Path) -
     alone = r.render(p, [items[1]], lambda _s: None, lambda: False)[0]
     assert both[1].shape == (64, 64, 3) and both[1].std() > 1.0
     assert np.array_equal(alone, both[1])
+    # padding chosen by "auto" is dropped for SDXL (a lone 1024 px request would pay for four)
+    auto = dataclasses.replace(
+        plan_for(probe("cpu"), PlanOptions(dtype="float32")), batch_size=4, pad_is_auto=True
+    )
+    unpadded = load_renderer(folder, auto)
+    assert unpadded.batch_size is None and "SDXL" in unpadded.plan.notes[-1]
     # in fp16 the SDXL VAE is kept in fp32, as diffusers does, because it overflows in fp16
     half = load_renderer(folder, plan_for(probe("cpu"), PlanOptions(dtype="float16")))
     assert str(half.pipe.unet.dtype) == "torch.float16" and str(half.pipe.vae.dtype) == "torch.float32"
