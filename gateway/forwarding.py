@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from gateway.access import Policy, policy_for
+from gateway.access import OwnerLookup, Policy, policy_for
 from gateway.gate import Gate, abort_unauthenticated
 from gateway.keys import Principal, Unauthenticated
 from gateway.routes import Route, module_routes
@@ -26,10 +26,6 @@ log = logging.getLogger("gateway.forwarding")
 
 #: Trailing metadata the gateway's own interceptor sets; not copied from the downstream reply.
 _OWN_TRAILERS = frozenset({"x-request-id"})
-
-
-def _identity(data: bytes) -> bytes:
-    return data
 
 
 async def relay_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -52,23 +48,29 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
 
     # --- per call ------------------------------------------------------------------------------------------
 
-    async def _admit(
-        self, route: Route, policy: Policy, context: grpc.aio.ServicerContext, first: bytes | None
-    ) -> tuple[Principal, float, tuple[tuple[str, Any], ...]]:
-        """Gate the call; returns the principal, the downstream timeout and the outgoing metadata."""
+    def _check(
+        self, route: Route, policy: Policy, context: grpc.aio.ServicerContext, first: bytes
+    ) -> tuple[Principal, OwnerLookup | None, float, tuple[tuple[str, Any], ...]]:
+        """Gate the call without waiting: principal, pending owner lookup, downstream timeout, outgoing metadata."""
         incoming = context.invocation_metadata()
+        principal = self.gate.authenticate(incoming)
+        self.gate.check_size(len(first))
+        lookup = self.gate.check(policy, principal, route.path, first, route.request_type)
+        timeout = self.gate.timeout(route.path, context.time_remaining())
+        return principal, lookup, timeout, self.gate.outgoing_metadata(incoming, principal)
+
+    async def _admit(
+        self, route: Route, policy: Policy, context: grpc.aio.ServicerContext, first: bytes
+    ) -> tuple[float, tuple[tuple[str, Any], ...]]:
+        """Gate the call (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED); timeout and metadata."""
         try:
-            principal = self.gate.authenticate(incoming)
+            principal, lookup, timeout, metadata = self._check(route, policy, context, first)
         except Unauthenticated as exc:
             await abort_unauthenticated(context, exc)
             raise  # unreachable: abort raises
-        if first is not None:
-            self.gate.check_size(len(first))
-            await self.gate.authorize(policy, principal, route.path, first, route.request_type)
-        elif policy.needs_decode(principal):
-            raise AssertionError("streaming request policies are checked on the first message")
-        timeout = self.gate.timeout(route.path, context.time_remaining())
-        return principal, timeout, self.gate.outgoing_metadata(incoming, principal)
+        if lookup is not None:
+            await self.gate.check_owner(lookup, principal)
+        return timeout, metadata
 
     def _handler(self, route: Route, policy: Policy) -> grpc.RpcMethodHandler:
         method = route.path
@@ -78,8 +80,8 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         if not route.client_streaming and not route.server_streaming:
 
             async def unary_unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-                _, timeout, metadata = await self._admit(route, policy, context, request)
-                call = upstream.channel(service).unary_unary(method, _identity, _identity)(
+                timeout, metadata = await self._admit(route, policy, context, request)
+                call = upstream.method(service, "unary_unary", method)(
                     request, timeout=timeout, metadata=metadata
                 )
                 try:
@@ -93,19 +95,19 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                 await _relay_metadata(call, context)
                 return reply
 
-            return grpc.unary_unary_rpc_method_handler(unary_unary, _identity, _identity)
+            return grpc.unary_unary_rpc_method_handler(unary_unary)
 
         if not route.client_streaming:
 
             async def unary_stream(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
-                _, timeout, metadata = await self._admit(route, policy, context, request)
-                call = upstream.channel(service).unary_stream(method, _identity, _identity)(
+                timeout, metadata = await self._admit(route, policy, context, request)
+                call = upstream.method(service, "unary_stream", method)(
                     request, timeout=timeout, metadata=metadata
                 )
                 async for item in _relay_stream(call, context):
                     yield item
 
-            return grpc.unary_stream_rpc_method_handler(unary_stream, _identity, _identity)
+            return grpc.unary_stream_rpc_method_handler(unary_stream)
 
         async def requests(
             context: grpc.aio.ServicerContext, iterator: AsyncIterator[bytes]
@@ -115,7 +117,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                 first = await anext(iterator)
             except StopAsyncIteration:
                 first = None
-            _, timeout, metadata = await self._admit(
+            timeout, metadata = await self._admit(
                 route, policy, context, first if first is not None else b""
             )
             check = self.gate.check_size
@@ -137,7 +139,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                 gated = await requests(context, iterator)
                 assert gated is not None
                 body, timeout, metadata = gated
-                call = upstream.channel(service).stream_unary(method, _identity, _identity)(
+                call = upstream.method(service, "stream_unary", method)(
                     body, timeout=timeout, metadata=metadata
                 )
                 try:
@@ -151,7 +153,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                 await _relay_metadata(call, context)
                 return reply
 
-            return grpc.stream_unary_rpc_method_handler(stream_unary, _identity, _identity)
+            return grpc.stream_unary_rpc_method_handler(stream_unary)
 
         async def stream_stream(
             iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext
@@ -159,13 +161,11 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
             gated = await requests(context, iterator)
             assert gated is not None
             body, timeout, metadata = gated
-            call = upstream.channel(service).stream_stream(method, _identity, _identity)(
-                body, timeout=timeout, metadata=metadata
-            )
+            call = upstream.method(service, "stream_stream", method)(body, timeout=timeout, metadata=metadata)
             async for item in _relay_stream(call, context):
                 yield item
 
-        return grpc.stream_stream_rpc_method_handler(stream_stream, _identity, _identity)
+        return grpc.stream_stream_rpc_method_handler(stream_stream)
 
 
 async def _relay_stream(call: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
@@ -188,10 +188,11 @@ async def _relay_stream(call: Any, context: grpc.aio.ServicerContext) -> AsyncIt
 
 
 async def _relay_metadata(call: Any, context: grpc.aio.ServicerContext) -> None:
-    """Copy the downstream reply's initial and trailing metadata onto ours (unary replies)."""
-    initial = await call.initial_metadata()
-    if initial:
-        await context.send_initial_metadata(initial)
+    """Copy the downstream reply's trailing metadata onto ours (unary replies).
+
+    Initial metadata is not relayed on unary replies: the services send none, and waiting for it is one more
+    trip through the event loop on every call (streams relay it, as it arrives with their first message).
+    """
     await _relay_trailers(call, context)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 from google.protobuf import message as pb_message
 
-from gateway.access import Policy, authorize, authorize_owner
+from gateway.access import OwnerLookup, Policy, authorize, authorize_owner
 from gateway.keys import API_KEY_KEY, AUTHORIZATION_KEY, KeyRing, Principal, Unauthenticated
 from gateway.ratelimit import RateLimiter
 from mesh.context import REQUEST_ID_KEY, deadline_var, identity_var, request_id_var
@@ -43,6 +43,8 @@ class Gate:
         self.owner_resolver: OwnerResolver | None = None
         self._owners: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._identity_md: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._defaults: dict[str, float] = {}
+        self._max_deadline = settings.gateway_max_deadline_s
 
     # --- admission -----------------------------------------------------------------------------------------
 
@@ -58,6 +60,33 @@ class Gate:
         if size > limit:
             raise ResourceExhausted(f"request of {size} bytes exceeds the gateway's limit of {limit} bytes")
 
+    def check(
+        self,
+        policy: Policy,
+        principal: Principal,
+        method: str,
+        request: bytes | pb_message.Message,
+        request_type: type[pb_message.Message] | None = None,
+    ) -> OwnerLookup | None:
+        """Apply ``policy`` (decoding a copy of raw request bytes only when it needs a field).
+
+        Returns the owner lookup still to be made (``check_owner``) when the answer depends on which campaign
+        owns a character or session; raises PermissionDenied otherwise.
+        """
+        message: pb_message.Message | None = None
+        if policy.needs_decode(principal):
+            if isinstance(request, bytes):
+                assert request_type is not None
+                message = request_type.FromString(request)
+            else:
+                message = request
+        return authorize(policy, principal, message, method)
+
+    async def check_owner(self, lookup: OwnerLookup, principal: Principal) -> None:
+        """Finish a ``check``: the owning campaign must be one of the key's."""
+        campaign_id = await self._owner(lookup.kind, lookup.id, principal)
+        authorize_owner(principal, lookup.kind, lookup.id, campaign_id)
+
     async def authorize(
         self,
         policy: Policy,
@@ -66,18 +95,10 @@ class Gate:
         request: bytes | pb_message.Message,
         request_type: type[pb_message.Message] | None = None,
     ) -> None:
-        """Apply ``policy``; decodes a copy of raw request bytes only when the policy needs a field."""
-        message: pb_message.Message | None = None
-        if policy.needs_decode(principal):
-            if isinstance(request, bytes):
-                assert request_type is not None
-                message = request_type.FromString(request)
-            else:
-                message = request
-        lookup = authorize(policy, principal, message, method)
+        """``check`` and, when needed, ``check_owner``."""
+        lookup = self.check(policy, principal, method, request, request_type)
         if lookup is not None:
-            campaign_id = await self._owner(lookup.kind, lookup.id, principal)
-            authorize_owner(principal, lookup.kind, lookup.id, campaign_id)
+            await self.check_owner(lookup, principal)
 
     async def _owner(self, kind: str, owned_id: str, principal: Principal) -> str:
         """The campaign owning a character or session (cached: ownership never changes)."""
@@ -118,11 +139,17 @@ class Gate:
     def timeout(self, method: str, remaining: float | None) -> float:
         """Timeout of the downstream call: the caller's remaining time (capped), else the method's default."""
         if remaining is not None:
-            return max(0.0, min(remaining, self.settings.gateway_max_deadline_s))
-        deadlines = self.settings.gateway_method_deadlines
-        service, _, name = method.lstrip("/").partition("/")
-        short = service.rsplit(".", 1)[-1]
-        return deadlines.get(f"{short}/{name}", deadlines.get(name, self.settings.gateway_default_deadline_s))
+            return max(0.0, min(remaining, self._max_deadline))
+        default = self._defaults.get(method)
+        if default is None:
+            deadlines = self.settings.gateway_method_deadlines
+            service, _, name = method.lstrip("/").partition("/")
+            short = service.rsplit(".", 1)[-1]
+            default = deadlines.get(
+                f"{short}/{name}", deadlines.get(name, self.settings.gateway_default_deadline_s)
+            )
+            self._defaults[method] = default
+        return default
 
     def bind(self, principal: Principal, timeout: float) -> None:
         """Make the verified identity and the effective deadline the call's context (for composite calls)."""

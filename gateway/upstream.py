@@ -58,6 +58,7 @@ class Upstream:
         self.options = channel_options(settings)
         self.credentials = channel_credentials(settings)
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._methods: dict[tuple[str, str, str], tuple[grpc.aio.Channel, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def address(self, service: str) -> str:
@@ -79,6 +80,18 @@ class Upstream:
                 channel = grpc.aio.secure_channel(target, self.credentials, options=self.options)
             self._channels[service] = channel
         return channel
+
+    def method(self, service: str, kind: str, path: str) -> Any:
+        """The cached bytes-in, bytes-out multicallable for ``path`` (``kind``: "unary_unary", ...).
+
+        Cached per channel: building a multicallable on every call costs more than the forwarding logic itself.
+        """
+        channel = self.channel(service)
+        key = (service, kind, path)
+        hit = self._methods.get(key)
+        if hit is None or hit[0] is not channel:
+            hit = self._methods[key] = (channel, getattr(channel, kind)(path))
+        return hit[1]
 
     def warm(self) -> None:
         """Create every module service's channel now and let it start connecting."""

@@ -1,0 +1,273 @@
+"""Gateway overhead and turn latency, on a real mesh (every service its own process), in one run.
+
+1. Forwarding: a small unary RPC (``EncounterService/RollDice``, ~20-byte request) sent straight to the
+   encounter service versus through the gateway (key check, rate limit, policy, forwarded bytes). Latency is
+   measured one call at a time (p50/p99); throughput with ``--concurrency`` calls in flight, in short windows
+   that alternate between the two arms (ABBA), so load from other processes hits both alike. The headline
+   ratio is the median of the paired per-round ratios. Client, gateway and services share this machine's cores,
+   so the gateway's own CPU is taken from the same budget as the load generator's.
+2. Turns: ``PlayTurn`` with the offline procedural writer, one at a time and 32 at once, with the phase
+   timings each turn reports (retrieval, model, recording, ...) and the end-to-end latency the client sees.
+
+    .venv/bin/python bench/gateway.py [--concurrency 32] [--rounds 12] [--window 0.5] [--turns 10] [--json]
+
+Target: forwarding keeps at least 70% of direct throughput and adds under 2 ms at p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import grpc  # noqa: E402
+
+from dungeonmaster.v1 import (  # noqa: E402
+    common_pb2,
+    encounter_pb2,
+    gateway_pb2,
+    gateway_pb2_grpc,
+    memory_pb2,
+    memory_pb2_grpc,
+)
+from gateway.keys import hash_key  # noqa: E402
+from tests.gateway.realmesh import ingest_world  # noqa: E402
+from tests.support.procs import ServiceProcess, mesh_env, start_service  # noqa: E402
+
+METHOD = "/dungeonmaster.v1.EncounterService/RollDice"
+REQUEST = encounter_pb2.RollDiceRequest(notation="1d20+5", seed=7).SerializeToString()
+KEY = "dmk_bench_gateway"
+TARGET_RATIO = 0.70
+TARGET_P50_MS = 2.0
+PARTY = common_pb2.Party(
+    members=[common_pb2.PartyMember(name=n, level=3) for n in ("Ash", "Bree", "Cor", "Dov")]
+)
+ACTIONS = (
+    "We wade into the Brinefen marsh looking for the drowned shrine",
+    "I approach the old fisherman and ask about the shrine",
+    "Bree searches the chest behind the altar",
+    "I listen to the tide and wait for nightfall",
+)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def latencies(
+    channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...], calls: int
+) -> list[float]:
+    call = channel.unary_unary(METHOD)
+    out = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        await call(REQUEST, metadata=metadata, timeout=10)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+async def window(
+    channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...], concurrency: int, seconds: float
+) -> float:
+    """Calls per second with ``concurrency`` callers for ``seconds``."""
+    call = channel.unary_unary(METHOD)
+    stop = time.perf_counter() + seconds
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            await call(REQUEST, metadata=metadata, timeout=10)
+            done += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done / (time.perf_counter() - t0)
+
+
+async def forwarding(direct: str, gateway: str, args: argparse.Namespace) -> dict[str, Any]:
+    md = (("authorization", f"Bearer {KEY}"),)
+    async with grpc.aio.insecure_channel(direct) as d, grpc.aio.insecure_channel(gateway) as g:
+        await latencies(d, (), 200)  # warm both paths
+        await latencies(g, md, 200)
+        lat_d: list[float] = []
+        lat_g: list[float] = []
+        for _ in range(args.rounds):  # interleave so drift hits both arms
+            lat_d += await latencies(d, (), args.latency_calls // args.rounds)
+            lat_g += await latencies(g, md, args.latency_calls // args.rounds)
+        ratios, rate_d, rate_g = [], [], []
+        for i in range(args.rounds):
+            order = ((d, ()), (g, md)) if i % 2 == 0 else ((g, md), (d, ()))
+            rates = {}
+            for channel, metadata in order:
+                rates[channel is g] = await window(channel, metadata, args.concurrency, args.window)
+            rate_d.append(rates[False])
+            rate_g.append(rates[True])
+            ratios.append(rates[True] / rates[False])
+    return {
+        "direct": {
+            "p50_ms": pct(lat_d, 0.5),
+            "p99_ms": pct(lat_d, 0.99),
+            "calls_per_s": statistics.median(rate_d),
+        },
+        "gateway": {
+            "p50_ms": pct(lat_g, 0.5),
+            "p99_ms": pct(lat_g, 0.99),
+            "calls_per_s": statistics.median(rate_g),
+        },
+        "throughput_ratio": statistics.median(ratios),
+        "added_p50_ms": pct(lat_g, 0.5) - pct(lat_d, 0.5),
+        "added_p99_ms": pct(lat_g, 0.99) - pct(lat_d, 0.99),
+        "concurrency": args.concurrency,
+    }
+
+
+async def turns(gateway: str, campaign: str, count: int, concurrency: int, tag: str) -> dict[str, Any]:
+    md = (("authorization", f"Bearer {KEY}"),)
+    phases: dict[str, list[float]] = {}
+    totals: list[float] = []
+    async with grpc.aio.insecure_channel(gateway) as channel:
+        stub = gateway_pb2_grpc.GameMasterServiceStub(channel)
+
+        async def one(i: int) -> None:
+            request = gateway_pb2.PlayTurnRequest(
+                campaign_id=campaign,
+                turn_id=f"{tag}-{i}",
+                input=ACTIONS[i % len(ACTIONS)],
+                actor="Ash",
+                party=PARTY,
+                seed=i + 1,
+            )
+            t0 = time.perf_counter()
+            first_chunk = None
+            async for reply in stub.PlayTurn(request, metadata=md, timeout=300):
+                kind = reply.WhichOneof("event")
+                if kind == "narration" and first_chunk is None:
+                    first_chunk = (time.perf_counter() - t0) * 1000
+                if kind == "done":
+                    for name, ms in reply.done.timings_ms.items():
+                        phases.setdefault(name, []).append(ms)
+            totals.append((time.perf_counter() - t0) * 1000)
+            phases.setdefault("first_chunk_at_client", []).append(first_chunk or 0.0)
+
+        started = time.perf_counter()
+        for batch in range(0, count, concurrency):
+            await asyncio.gather(*(one(i) for i in range(batch, min(count, batch + concurrency))))
+        wall = time.perf_counter() - started
+    summary = {name: {"p50_ms": pct(v, 0.5), "p95_ms": pct(v, 0.95)} for name, v in sorted(phases.items())}
+    return {
+        "turns": count,
+        "concurrency": concurrency,
+        "turns_per_s": count / wall,
+        "end_to_end": {"p50_ms": pct(totals, 0.5), "p95_ms": pct(totals, 0.95)},
+        "phases": summary,
+    }
+
+
+def start(root: Path) -> tuple[dict[str, ServiceProcess], str]:
+    env = mesh_env(root / "data")
+    record = {
+        "id": "bench",
+        "sha256": hash_key(KEY),
+        "role": "service",
+        "campaigns": ["*"],
+        "rate_per_s": 1e6,
+        "burst": 1000000,
+    }
+    procs: dict[str, ServiceProcess] = {}
+    procs["memory"] = start_service("memory", env, root / "logs", timeout=180)
+    import grpc as sync_grpc
+
+    with sync_grpc.insecure_channel(procs["memory"].address) as channel:
+        ingest_world(channel)
+        memory = memory_pb2_grpc.MemoryServiceStub(channel)
+        campaign = memory.CreateCampaign(
+            memory_pb2.CreateCampaignRequest(world_id="ashen-reach", name="bench"), timeout=30
+        ).campaign.id
+        memory.RetrieveContext(
+            memory_pb2.RetrieveContextRequest(campaign_id=campaign, query="warm up"), timeout=180
+        )
+    for name in ("narrative", "encounter", "npc", "item"):
+        procs[name] = start_service(name, env, root / "logs")
+    procs["visual"] = start_service("visual", env, root / "logs", want_serving=False)
+    procs["gateway"] = start_service(
+        "gateway", dict(env, DM_GATEWAY_API_KEYS=json.dumps([record])), root / "logs"
+    )
+    return procs, campaign
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        procs, campaign = start(Path(tmp))
+        try:
+            result = {"cpus": os.cpu_count()}
+            result["forwarding"] = await forwarding(
+                procs["encounter"].address, procs["gateway"].address, args
+            )
+            await turns(procs["gateway"].address, campaign, 4, 1, "warm")
+            result["turns_1"] = await turns(procs["gateway"].address, campaign, args.turns, 1, "one")
+            result["turns_32"] = await turns(procs["gateway"].address, campaign, 32, 32, "many")
+            return result
+        finally:
+            for sp in reversed(list(procs.values())):
+                sp.stop()
+
+
+def report(result: dict[str, Any]) -> None:
+    f = result["forwarding"]
+    print(f"machine: {result['cpus']} CPUs (client, gateway and services share them)")
+    print(f"\nforwarding {METHOD} (latency: 1 call at a time; throughput: {f['concurrency']} in flight)")
+    print(f"{'':10} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>9}")
+    for arm in ("direct", "gateway"):
+        a = f[arm]
+        print(f"{arm:10} {a['p50_ms']:8.2f} {a['p99_ms']:8.2f} {a['calls_per_s']:9.0f}")
+    ok_ratio = f["throughput_ratio"] >= TARGET_RATIO
+    ok_p50 = f["added_p50_ms"] < TARGET_P50_MS
+    print(
+        f"gateway/direct throughput {f['throughput_ratio']:.2f} (target >= {TARGET_RATIO}: {'met' if ok_ratio else 'NOT met'}); "
+        f"added p50 {f['added_p50_ms']:.2f} ms (target < {TARGET_P50_MS}: {'met' if ok_p50 else 'NOT met'}), "
+        f"added p99 {f['added_p99_ms']:.2f} ms"
+    )
+    for key in ("turns_1", "turns_32"):
+        t = result[key]
+        print(
+            f"\nPlayTurn x{t['turns']}, {t['concurrency']} at once (procedural writer): {t['turns_per_s']:.1f} turns/s, "
+            f"end to end p50 {t['end_to_end']['p50_ms']:.0f} ms, p95 {t['end_to_end']['p95_ms']:.0f} ms"
+        )
+        for name, v in t["phases"].items():
+            print(f"  {name:22} p50 {v['p50_ms']:8.1f} ms   p95 {v['p95_ms']:8.1f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--window", type=float, default=0.5, help="seconds per throughput window")
+    parser.add_argument(
+        "--latency-calls", type=int, default=2400, help="sequential calls per arm for latency"
+    )
+    parser.add_argument("--turns", type=int, default=10, help="sequential turns for the 1-at-a-time figures")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
