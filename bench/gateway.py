@@ -11,6 +11,13 @@
 
     .venv/bin/python bench/gateway.py [--concurrency 32] [--rounds 12] [--window 0.5] [--turns 10] [--json]
 
+On a machine shared with other work, throughput swings from run to run. ``--instructions`` counts instead the
+CPU instructions per forwarded call (valgrind's callgrind, counting only while the measured calls run) of three
+processes: the encounter service answering directly, the gateway forwarding to it, and a bare grpc.aio proxy
+(a generic handler awaiting a cached multicallable, nothing else) as the floor any Python gRPC proxy pays.
+
+    .venv/bin/python bench/gateway.py --instructions [--calls 400]
+
 Target: forwarding keeps at least 70% of direct throughput and adds under 2 ms at p50.
 """
 
@@ -250,6 +257,134 @@ def report(result: dict[str, Any]) -> None:
             print(f"  {name:22} p50 {v['p50_ms']:8.1f} ms   p95 {v['p95_ms']:8.1f} ms")
 
 
+# --- instruction counts -----------------------------------------------------------------------------------
+
+
+async def bare_proxy(target: str, port: int) -> None:
+    """``--serve-bare``: the least a Python grpc.aio proxy can do per call (no auth, no interceptor)."""
+    from grpc_health.v1 import health, health_pb2_grpc
+
+    channel = grpc.aio.insecure_channel(target)
+    forward = channel.unary_unary(METHOD)
+
+    async def handler(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        reply: bytes = await forward(request, timeout=30)
+        return reply
+
+    class Handler(grpc.GenericRpcHandler):  # type: ignore[misc]
+        def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+            return grpc.unary_unary_rpc_method_handler(handler)
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((Handler(),))
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+async def fixed_calls(
+    address: str, metadata: tuple[tuple[str, str], ...], calls: int, concurrency: int
+) -> None:
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary(METHOD)
+
+        async def worker(n: int) -> None:
+            for _ in range(n):
+                await call(REQUEST, metadata=metadata, timeout=60)
+
+        await asyncio.gather(*(worker(calls // concurrency) for _ in range(concurrency)))
+
+
+def count_instructions(arm: str, calls: int, concurrency: int, root: Path) -> float:
+    """Instructions per call of the ``arm`` process ("encounter", "gateway" or "bare") under callgrind."""
+    import subprocess
+
+    from tests.support.procs import wait_health
+
+    env = mesh_env(
+        root / "data",
+        {
+            "DM_GATEWAY_REQUIRED_SERVICES": '["encounter"]',
+            "DM_GATEWAY_OPTIONAL_SERVICES": "[]",
+            "DM_HEALTH_POLL_S": "5",
+        },
+    )
+    record = {
+        "id": "bench",
+        "sha256": hash_key(KEY),
+        "role": "service",
+        "campaigns": ["*"],
+        "rate_per_s": 1e6,
+        "burst": 10**6,
+    }
+    env["DM_GATEWAY_API_KEYS"] = json.dumps([record])
+    encounter = None if arm == "encounter" else start_service("encounter", env, root / "logs")
+    port = int(env["DM_ENCOUNTER_PORT" if arm == "encounter" else "DM_GATEWAY_PORT"])
+    command = {
+        "encounter": ["-m", "encounter_svc"],
+        "gateway": ["-m", "gateway"],
+        "bare": [__file__, "--serve-bare", f"127.0.0.1:{env['DM_ENCOUNTER_PORT']}", str(port)],
+    }[arm]
+    out = root / f"callgrind.{arm}"
+    proc = subprocess.Popen(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}.%p",
+            sys.executable,
+            *command,
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    metadata = () if arm == "encounter" else (("authorization", f"Bearer {KEY}"),)
+    address = f"127.0.0.1:{port}"
+    try:
+        wait_health(address, "", want_serving=False, timeout=600)
+        asyncio.run(fixed_calls(address, metadata, 200, concurrency))  # warm-up, not counted
+        control = ["callgrind_control"]
+        subprocess.run([*control, "-i", "on", str(proc.pid)], check=True, capture_output=True, timeout=120)
+        asyncio.run(fixed_calls(address, metadata, calls, concurrency))
+        subprocess.run([*control, "-i", "off", str(proc.pid)], check=True, capture_output=True, timeout=120)
+        subprocess.run([*control, "-d", str(proc.pid)], check=True, capture_output=True, timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+        if encounter is not None:
+            encounter.stop()
+    totals = [
+        int(line.split()[1])
+        for dump in root.glob(f"callgrind.{arm}.*")
+        for line in dump.read_text(errors="replace").splitlines()
+        if line.startswith(("summary:", "totals:"))
+    ]
+    return max(totals) / calls
+
+
+def instructions(args: argparse.Namespace) -> dict[str, Any]:
+    per_call = {}
+    for arm in ("encounter", "bare", "gateway"):
+        with tempfile.TemporaryDirectory(prefix=f"bench-gateway-{arm}-") as tmp:
+            per_call[arm] = count_instructions(arm, args.calls, 8, Path(tmp))
+    return {"calls": args.calls, "instructions_per_call": per_call}
+
+
+def report_instructions(result: dict[str, Any]) -> None:
+    per = result["instructions_per_call"]
+    print(f"instructions per call (callgrind, {result['calls']} calls, 8 in flight, one process each):")
+    print(f"  encounter service, called directly   {per['encounter'] / 1e3:8.0f} k")
+    print(f"  bare grpc.aio proxy (the floor)      {per['bare'] / 1e3:8.0f} k")
+    print(f"  gateway (auth, limits, policy, mesh) {per['gateway'] / 1e3:8.0f} k")
+    print(
+        f"gateway / bare proxy {per['gateway'] / per['bare']:.2f}; gateway / service {per['gateway'] / per['encounter']:.2f} "
+        f"(with the gateway on its own cores, a forwarded call is bounded by max(gateway, service) per call)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=32)
@@ -260,10 +395,20 @@ def main() -> int:
     )
     parser.add_argument("--turns", type=int, default=10, help="sequential turns for the 1-at-a-time figures")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--instructions", action="store_true", help="count instructions per call instead")
+    parser.add_argument(
+        "--calls", type=int, default=400, help="measured calls per process with --instructions"
+    )
+    parser.add_argument("--serve-bare", nargs=2, metavar=("TARGET", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    result = asyncio.run(run(args))
+    if args.serve_bare:
+        asyncio.run(bare_proxy(args.serve_bare[0], int(args.serve_bare[1])))
+        return 0
+    result = instructions(args) if args.instructions else asyncio.run(run(args))
     if args.json:
         print(json.dumps(result, indent=2))
+    elif args.instructions:
+        report_instructions(result)
     else:
         report(result)
     return 0

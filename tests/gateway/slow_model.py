@@ -1,9 +1,10 @@
-"""A deliberately slow OpenAI-compatible model server over real HTTP, for the gateway's deadline test.
+"""A small OpenAI-compatible model server over real HTTP, for the gateway's deadline and planner tests.
 
-It answers ``/v1/models`` and ``/metrics`` at once (so the narrative service takes it as a healthy vLLM), but
-holds every ``/v1/chat/completions`` request for ``delay_s`` before the first byte, watching the connection: a
-client that goes away meanwhile is recorded as an abort, with the time it happened. That is how the test sees
-that cancelling a turn at the gateway reached the model server.
+It answers ``/v1/models`` and ``/metrics`` at once (so clients take it as a healthy vLLM). A non-streamed chat
+request is answered with the next of ``answers`` (the planner's JSON-schema call). Any other chat request is
+held for ``delay_s`` before the first byte while the connection is watched: a client that goes away meanwhile is
+recorded as an abort, with the time it happened. That is how the deadline test sees that cancelling a turn at the
+gateway reached the model server.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class SlowModel:
     """Run with ``with SlowModel(delay_s=5) as model: model.url``."""
 
     delay_s: float = 5.0
+    answers: list[str] = field(default_factory=list)
+    bodies: list[dict[str, object]] = field(default_factory=list)
     requests: list[float] = field(default_factory=list)
     aborts: list[float] = field(default_factory=list)
     completed: int = 0
@@ -80,7 +83,22 @@ class SlowModel:
                         "text/plain",
                     )
                 elif path.startswith("/v1/chat/completions") and method == "POST":
-                    await self._slow_completion(reader, writer, json.loads(body or b"{}"))
+                    request = json.loads(body or b"{}")
+                    self.bodies.append(request)
+                    if not request.get("stream") and self.answers:
+                        answer = {
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": self.answers.pop(0)},
+                                    "finish_reason": "stop",
+                                }
+                            ],
+                            "usage": {"prompt_tokens": 50, "completion_tokens": 20},
+                        }
+                        await self._send(writer, 200, json.dumps(answer).encode(), "application/json")
+                        continue
+                    await self._slow_completion(reader, writer, request)
                     return
                 else:
                     await self._send(writer, 404, b'{"error": "not found"}', "application/json")
