@@ -117,9 +117,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                 first = await anext(iterator)
             except StopAsyncIteration:
                 first = None
-            timeout, metadata = await self._admit(
-                route, policy, context, first if first is not None else b""
-            )
+            timeout, metadata = await self._admit(route, policy, context, first if first is not None else b"")
             check = self.gate.check_size
 
             async def rest() -> AsyncIterator[bytes]:

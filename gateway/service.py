@@ -156,6 +156,11 @@ class GameMasterService(gateway_pb2_grpc.GameMasterServiceServicer):
     async def GetStatus(
         self, request: gateway_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.GetStatusResponse:
+        # Public like health, so it is limited per caller address instead of per key.
+        peer = context.peer().rsplit(":", 1)[0]
+        self.gate.limiter.take(
+            f"public:{peer}", self.settings.gateway_rate_per_s, self.settings.gateway_rate_burst
+        )
         statuses = await self.prober.check()
         readiness = summarize(statuses)
         return gateway_pb2.GetStatusResponse(

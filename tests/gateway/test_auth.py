@@ -11,6 +11,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from dungeonmaster.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, memory_pb2, npc_pb2
+from gateway.gate import Gate
 from gateway.keys import KeyRing, Unauthenticated, hash_key, is_loopback, new_key, presented_key
 from gateway.ratelimit import RateLimiter
 from gateway.service import build_spec
@@ -142,6 +143,13 @@ def test_keys_and_buckets_units() -> None:
     assert not KeyRing.from_settings(base_settings(host="0.0.0.0")).dev_mode
     assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("10.0.0.1")
     assert hash_key("a") != hash_key("b")
+
+    gate = Gate(base_settings(gateway_max_deadline_s=600))
+    assert gate.timeout("/dungeonmaster.v1.VisualService/GenerateImage", None) == 300.0
+    assert gate.timeout("/dungeonmaster.v1.GameMasterService/PlayTurn", None) == 120.0
+    assert gate.timeout("/dungeonmaster.v1.EncounterService/RollDice", None) == 30.0
+    assert gate.timeout("/dungeonmaster.v1.EncounterService/RollDice", 5.0) == 5.0
+    assert gate.timeout("/dungeonmaster.v1.EncounterService/RollDice", 10_000.0) == 600.0
 
     now = [0.0]
     limiter = RateLimiter(clock=lambda: now[0])
