@@ -110,9 +110,9 @@ POLICIES: dict[str, Policy] = {
     "NarrativeService/SummarizeSession": _camp("required", STAFF),
     # encounter
     "EncounterService/GenerateEncounter": STAFF_ONLY,
-    "EncounterService/EvaluateEncounter": READ,
-    "EncounterService/GetMonster": READ,
-    "EncounterService/ListMonsters": READ,
+    "EncounterService/EvaluateEncounter": Policy(audience_field="audience"),
+    "EncounterService/GetMonster": Policy(audience_field="audience"),
+    "EncounterService/ListMonsters": Policy(audience_field="audience"),
     "EncounterService/RollDice": READ,
     # npc
     "NpcService/GenerateNpc": _camp("optional", STAFF),
