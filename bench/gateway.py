@@ -206,6 +206,12 @@ def start(root: Path) -> tuple[dict[str, ServiceProcess], str]:
         memory.RetrieveContext(
             memory_pb2.RetrieveContextRequest(campaign_id=campaign, query="warm up"), timeout=180
         )
+        # Let the outbox worker finish embedding the ingested lore, so it does not load the measured windows.
+        deadline = time.monotonic() + 600
+        while memory.GetIndexStatus(memory_pb2.GetIndexStatusRequest(), timeout=30).outbox_pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError("memory's outbox did not drain in 600 s")
+            time.sleep(0.5)
     for name in ("narrative", "encounter", "npc", "item"):
         procs[name] = start_service(name, env, root / "logs")
     procs["visual"] = start_service("visual", env, root / "logs", want_serving=False)
