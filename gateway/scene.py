@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dungeonmaster.v1 import (
+    common_pb2,
     encounter_pb2,
     gateway_pb2,
     item_pb2,
@@ -128,6 +129,7 @@ async def build_scene(
                 world_id=world_id,
                 difficulty=req.difficulty or encounter_pb2.DIFFICULTY_MEDIUM,
                 seed=derive_seed(seed, "encounter"),
+                audience=common_pb2.AUDIENCE_DM if dm else common_pb2.AUDIENCE_PLAYER,
             )
         )
         scene.encounter = reply.encounter

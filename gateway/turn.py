@@ -396,7 +396,7 @@ class TurnRunner:
         if plan.encounter:
             parts.append(
                 self._optional(
-                    "encounter", self._encounter(req, world_id, seed, plan, out, queue), queue, out
+                    "encounter", self._encounter(req, world_id, seed, plan, dm, out, queue), queue, out
                 )
             )
         if plan.npc:
@@ -430,7 +430,14 @@ class TurnRunner:
             out.timings[component] = _ms(t0)
 
     async def _encounter(
-        self, req: Any, world_id: str, seed: int, plan: TurnPlan, out: _Outcome, queue: asyncio.Queue[Any]
+        self,
+        req: Any,
+        world_id: str,
+        seed: int,
+        plan: TurnPlan,
+        dm: bool,
+        out: _Outcome,
+        queue: asyncio.Queue[Any],
     ) -> None:
         if not req.party.members:
             raise errors.FailedPrecondition(
@@ -444,6 +451,7 @@ class TurnRunner:
                 difficulty=DIFFICULTIES.get(plan.difficulty, encounter_pb2.DIFFICULTY_MEDIUM),
                 theme=plan.theme,
                 seed=derive_seed(seed, "encounter"),
+                audience=common_pb2.AUDIENCE_DM if dm else common_pb2.AUDIENCE_PLAYER,
             )
         )
         out.encounter = reply.encounter

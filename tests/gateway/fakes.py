@@ -216,9 +216,11 @@ class Narrative(narrative_pb2_grpc.NarrativeServiceServicer):
 class Encounter(encounter_pb2_grpc.EncounterServiceServicer):
     def __init__(self, log: Log) -> None:
         self.log = log
+        self.audiences: list[int] = []
 
     async def GenerateEncounter(self, request: Any, context: Any) -> encounter_pb2.GenerateEncounterResponse:
         self.log.see("GenerateEncounter", context)
+        self.audiences.append(request.audience)
         return encounter_pb2.GenerateEncounterResponse(
             encounter=encounter_pb2.Encounter(
                 id=f"enc-{request.seed}", title=f"Ambush in the {request.terrain}", terrain=request.terrain

@@ -106,6 +106,13 @@ async def test_player_turn_hides_npc_secrets(rig: Rig) -> None:
     assert npc.name and not npc.secrets
     assert rig.fakes.log.last("RetrieveContext").role == "player"
     assert rig.fakes.log.last("Narrate").metadata["x-dm-role"] == "player"
+    # Encounters built for a player's turn never draw on the world's secret creatures.
+    await play(rig, turn("I attack the wolves", turn_id="p-2"), key="player-a")
+    await play(rig, turn("I attack the wolves", turn_id="p-3"), key="dm-a")
+    assert rig.fakes.servicers["encounter"].audiences[-2:] == [
+        common_pb2.AUDIENCE_PLAYER,
+        common_pb2.AUDIENCE_DM,
+    ]
 
 
 async def test_visual_failure_is_a_warning_and_image_arrives_when_available(rig: Rig) -> None:
