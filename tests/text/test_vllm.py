@@ -141,7 +141,7 @@ async def test_invalid_answer_is_repaired_once_then_falls_back(backend: VLLMBack
 async def test_sixteen_concurrent_streams_take_well_under_sixteen_times_one(backend: VLLMBackend) -> None:
     async def one(seed: int) -> int:
         chunks = [
-            c async for c in backend.stream(prompt(), GenParams(max_tokens=48, seed=seed, temperature=1.0))
+            c async for c in backend.stream(prompt(), GenParams(max_tokens=160, seed=seed, temperature=1.0))
         ]
         assert chunks[-1].info is not None
         return chunks[-1].info.completion_tokens
@@ -154,7 +154,8 @@ async def test_sixteen_concurrent_streams_take_well_under_sixteen_times_one(back
     concurrent = await asyncio.gather(*(one(s) for s in range(1, 17)))
     together = time.perf_counter() - started
     assert concurrent == sequential, "same seeds, same work"
-    assert together < sixteen_times_one * 0.6, (
+    print(f"\n16 concurrent: {together:.2f}s; 16 x one: {sixteen_times_one:.2f}s")
+    assert together < sixteen_times_one / 2, (
         f"16 concurrent: {together:.2f}s; 16 x one: {sixteen_times_one:.2f}s"
     )
 
