@@ -8,5 +8,5 @@ SQLCMD=/opt/mssql-tools18/bin/sqlcmd
 applied=$("$SQLCMD" -C -S sqlserver -U sa -P "$MSSQL_SA_PASSWORD" -d dungeonmaster -h -1 -W -Q \
   "SET NOCOUNT ON; IF OBJECT_ID('alembic_version') IS NOT NULL SELECT COUNT(*) FROM alembic_version ELSE SELECT 0" | tr -d '[:space:]')
 if [ "$applied" = "0" ]; then
-  "$SQLCMD" -C -S sqlserver -U sa -P "$MSSQL_SA_PASSWORD" -d dungeonmaster -b -i /sql/schema.sql
+  "$SQLCMD" -C -S sqlserver -U sa -P "$MSSQL_SA_PASSWORD" -d dungeonmaster -b -i /sql/memory_schema.sql
 fi
