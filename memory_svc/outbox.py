@@ -13,8 +13,9 @@ import asyncio
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, func, insert, select, update
@@ -24,7 +25,7 @@ from memory_svc.columns import utcnow
 from memory_svc.db import Database
 from memory_svc.embeddings import Embedder
 from memory_svc.kinds import OutboxOp, VectorScope
-from memory_svc.models import Event, LoreEntry, OutboxRow
+from memory_svc.models import Event, LoreEntry, LoreKeyword, LoreText, OutboxRow
 from memory_svc.vector_store import VectorRecord, VectorStore, VectorStoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -67,15 +68,29 @@ def vector_records(
     live: list[tuple[int, int]] = []
     with db.read() as session:
         if scope is VectorScope.LORE:
-            for entry in session.scalars(select(LoreEntry).where(LoreEntry.id.in_(ids))).unique():
-                if entry.live:
-                    live.append((entry.id, entry.audience))
-                    embed_texts.append(lore_embedding_text(entry.title, entry.text.content))
-                    search_texts.append(lore_search_text(entry.title, entry.keywords, entry.text.content))
+            keywords: dict[int, list[str]] = {}
+            for entry_id, keyword in session.execute(
+                select(LoreKeyword.entry_id, LoreKeyword.keyword)
+                .where(LoreKeyword.entry_id.in_(ids))
+                .order_by(LoreKeyword.entry_id, LoreKeyword.position)
+            ):
+                keywords.setdefault(entry_id, []).append(keyword)
+            rows = session.execute(
+                select(LoreEntry.id, LoreEntry.audience, LoreEntry.title, LoreText.content)
+                .join(LoreText, LoreText.id == LoreEntry.text_id)
+                .where(LoreEntry.id.in_(ids), LoreEntry.superseded.is_(False), LoreEntry.deleted.is_(False))
+            )
+            for entry_id, audience, title, content in rows:
+                live.append((entry_id, audience))
+                embed_texts.append(lore_embedding_text(title, content))
+                search_texts.append(lore_search_text(title, keywords.get(entry_id, []), content))
         else:
-            for event in session.scalars(select(Event).where(Event.id.in_(ids))):
-                live.append((event.id, event.audience))
-                text = event_text(event.actor, event.content)
+            rows = session.execute(
+                select(Event.id, Event.audience, Event.actor, Event.content).where(Event.id.in_(ids))
+            )
+            for event_id, audience, actor, content in rows:
+                live.append((event_id, audience))
+                text = event_text(actor, content)
                 embed_texts.append(text)
                 search_texts.append(text)
     vectors = embedder.embed_documents(db, embed_texts)
@@ -96,7 +111,8 @@ class WorkerStats:
     batches: int = 0
     failures: int = 0
     last_error: str = ""
-    by_collection: dict[str, int] = field(default_factory=dict)
+    #: Seconds spent writing to Milvus (upserts and deletes).
+    vector_seconds: float = 0.0
 
 
 class OutboxWorker:
@@ -243,6 +259,7 @@ class OutboxWorker:
             deletes = [rid for rid, op in ops.items() if op == OutboxOp.DELETE.value]
             records, gone = vector_records(self.db, self.embedder, scope, upserts)
             deletes.extend(gone)
+            started = time.perf_counter()
             if records:
                 self.vectors.upsert(scope, scope_id, records)
                 self.stats.upserted += len(records)
@@ -251,6 +268,7 @@ class OutboxWorker:
             if deletes:
                 self.vectors.delete(scope, scope_id, deletes)
                 self.stats.deleted += len(deletes)
+            self.stats.vector_seconds += time.perf_counter() - started
 
     def _retry_later(self, batch: list[OutboxRow], exc: BaseException) -> None:
         attempts = max(r.attempts for r in batch) + 1

@@ -68,3 +68,9 @@ def test_audience_filter_applies_in_milvus_lite(tmp_path: object) -> None:
     store.delete(VectorScope.LORE, 1, [0, 1])
     assert store.ids(VectorScope.LORE, 1) == {2, 3, 4, 5}
     store.close()
+
+
+def test_lite_uses_flat_for_autoindex_and_servers_keep_it(tmp_path: object) -> None:
+    assert VectorStore(f"{tmp_path}/m.db", 4, index_type="AUTOINDEX").index_type == "FLAT"
+    assert VectorStore(f"{tmp_path}/m.db", 4, index_type="HNSW").index_type == "HNSW"
+    assert VectorStore("http://milvus:19530", 4, index_type="AUTOINDEX").index_type == "AUTOINDEX"
