@@ -1,9 +1,12 @@
 """Pack retrieved pieces into a token budget by priority, without duplicates.
 
 Priority, highest first: pinned world facts, the current states of the characters involved, the most recent
-events, then search hits (lore and campaign together, best fused score first). A piece is counted as its
-title plus its text; a piece that does not fit is skipped and smaller later pieces may still fit. A text
-already included (same content hash) is not included again, so the higher-priority copy wins.
+events, then search hits (lore and campaign together, best fused score first). Pinned facts may take only
+half the budget before the characters' states and the recent events have had their turn, so a world that pins
+long documents cannot crowd out what just happened in the campaign; then the pinned facts that did not fit get
+the remaining budget, and search hits what is left after that. A piece is counted
+as its title plus its text; a piece that does not fit is skipped and smaller later pieces may still fit. A
+text already included (same content hash) is not included again, so the higher-priority copy wins.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from dataclasses import dataclass
 
 from memory_svc.kinds import ContextSource
 from memory_svc.tokens import TokenCounter
+
+#: Share of the budget pinned facts may use before the other groups have had their turn.
+PINNED_SHARE = 0.5
 
 
 @dataclass
@@ -43,19 +49,32 @@ class Packed:
 
 
 def pack(groups: Sequence[Sequence[Piece]], budget: int, counter: TokenCounter) -> Packed:
-    """Keep pieces group by group (each group already in its own order) while they fit in ``budget``."""
+    """Keep pieces while they fit in ``budget``; groups are pinned facts, campaign state groups..., search hits."""
     ordered = [p for group in groups for p in group]
     counts = counter.count_many([p.rendered() for p in ordered]) if ordered else []
+    for piece, tokens in zip(ordered, counts, strict=True):
+        piece.tokens = tokens
     kept: list[Piece] = []
     seen: set[str] = set()
     used = 0
-    for piece, tokens in zip(ordered, counts, strict=True):
-        if piece.dedupe_key in seen:
-            continue
-        if used + tokens > budget:
-            continue
-        piece.tokens = tokens
+
+    def offer(piece: Piece, limit: int) -> bool:
+        nonlocal used
+        if piece.dedupe_key in seen or used + piece.tokens > limit:
+            return False
         kept.append(piece)
         seen.add(piece.dedupe_key)
-        used += tokens
+        used += piece.tokens
+        return True
+
+    pinned = list(groups[0]) if groups else []
+    state = [p for group in groups[1:-1] for p in group]
+    hits = list(groups[-1]) if len(groups) > 1 else []
+    deferred = [p for p in pinned if not offer(p, int(budget * PINNED_SHARE))]
+    for piece in state:
+        offer(piece, budget)
+    for piece in [*deferred, *hits]:
+        offer(piece, budget)
+    order = {id(p): i for i, p in enumerate(ordered)}
+    kept.sort(key=lambda p: order[id(p)])
     return Packed(kept, used)
