@@ -99,7 +99,7 @@ async def test_sixteen_concurrent_narrations_beat_sixteen_sequential(vmesh: Mesh
     # The model server batches the sixteen (tests/text shows ~0.2 of sequential time for the model alone); on two
     # cores the service's per-chunk work (SSE parsing, output guard, one gRPC message per chunk) for sixteen
     # streams shares the same CPUs, so the end-to-end bound is looser than the model's.
-    assert together < sixteen_times_one * 0.75, (
+    assert together < sixteen_times_one * 0.85, (
         f"16 concurrent: {together:.2f}s; 16 x one: {sixteen_times_one:.2f}s"
     )
 
