@@ -61,3 +61,11 @@ def settled_counter(base_url: str, name: str, quiet_s: float = 0.5, timeout_s: f
             return now
         last = now
     raise TimeoutError(f"{name} at {base_url} did not settle within {timeout_s}s")
+
+
+def completed_requests(base_url: str) -> float:
+    """Requests the server finished by generating (stop or length), not counting aborted ones."""
+    return sum(
+        vllm_counter(base_url, "vllm:request_success_total", finished_reason=reason)
+        for reason in ("stop", "length")
+    )
