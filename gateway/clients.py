@@ -9,7 +9,7 @@ Each call carries the current request id and the caller's verified identity (set
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import grpc
@@ -195,7 +195,7 @@ class ServiceClients:
 
     async def narrate(
         self, request: narrative_pb2.NarrateRequest
-    ) -> AsyncIterator[narrative_pb2.NarrateResponse]:
+    ) -> AsyncGenerator[narrative_pb2.NarrateResponse, None]:
         """Stream the narration; the downstream call is cancelled if the consumer stops early."""
         stub = self._stub("narrative", narrative_pb2_grpc.NarrativeServiceStub)
         call = stub.Narrate(request, **self._kw())

@@ -10,8 +10,9 @@ status, message and rich details (grpc-status-details-bin) relayed as they are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import grpc
@@ -104,8 +105,9 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                 call = upstream.method(service, "unary_stream", method)(
                     request, timeout=timeout, metadata=metadata
                 )
-                async for item in _relay_stream(call, context):
-                    yield item
+                async with contextlib.aclosing(_relay_stream(call, context)) as relayed:
+                    async for item in relayed:
+                        yield item
 
             return grpc.unary_stream_rpc_method_handler(unary_stream)
 
@@ -160,13 +162,14 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
             assert gated is not None
             body, timeout, metadata = gated
             call = upstream.method(service, "stream_stream", method)(body, timeout=timeout, metadata=metadata)
-            async for item in _relay_stream(call, context):
-                yield item
+            async with contextlib.aclosing(_relay_stream(call, context)) as relayed:
+                async for item in relayed:
+                    yield item
 
         return grpc.stream_stream_rpc_method_handler(stream_stream)
 
 
-async def _relay_stream(call: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+async def _relay_stream(call: Any, context: grpc.aio.ServicerContext) -> AsyncGenerator[bytes, None]:
     """Yield a downstream stream's messages; relay its metadata and error; cancel it if we stop early."""
     try:
         first = True

@@ -7,6 +7,7 @@ and ``gateway.scene``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -138,9 +139,10 @@ class GameMasterService(gateway_pb2_grpc.GameMasterServiceServicer):
         principal = await self._admit(context, "PlayTurn", request)
         validate_turn(request)
         sequence = 0
-        async for event in self.runner.play(request, principal.role):
-            yield turn_response(event, sequence)
-            sequence += 1
+        async with contextlib.aclosing(self.runner.play(request, principal.role)) as events:
+            async for event in events:
+                yield turn_response(event, sequence)
+                sequence += 1
 
     async def GenerateScene(
         self, request: gateway_pb2.GenerateSceneRequest, context: grpc.aio.ServicerContext

@@ -18,7 +18,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,7 +69,7 @@ class Services(Protocol):
     async def log_moderation(self, decision: memory_pb2.ModerationDecision) -> None: ...
     def narrate(
         self, request: narrative_pb2.NarrateRequest
-    ) -> AsyncIterator[narrative_pb2.NarrateResponse]: ...
+    ) -> AsyncGenerator[narrative_pb2.NarrateResponse, None]: ...
     async def generate_encounter(
         self, request: encounter_pb2.GenerateEncounterRequest
     ) -> encounter_pb2.GenerateEncounterResponse: ...
@@ -239,7 +239,7 @@ class TurnRunner:
                 self._worlds.pop(next(iter(self._worlds)))
         return world
 
-    async def play(self, req: Any, role: str) -> AsyncIterator[TurnEvent]:
+    async def play(self, req: Any, role: str) -> AsyncGenerator[TurnEvent, None]:
         """Play ``req`` (a validated ``PlayTurnRequest``) for a caller of ``role``; yields the turn's events."""
         started = time.perf_counter()
         dm = role in ("dm", "service")
@@ -367,13 +367,14 @@ class TurnRunner:
     ) -> None:
         t0 = time.perf_counter()
         index = 0
-        async for reply in self.services.narrate(request):
-            if reply.text:
-                out.narration.append(reply.text)
-                await queue.put(Narration(reply.text, index))
-                index += 1
-            if reply.done:
-                out.info.CopyFrom(reply.info)
+        async with contextlib.aclosing(self.services.narrate(request)) as replies:
+            async for reply in replies:
+                if reply.text:
+                    out.narration.append(reply.text)
+                    await queue.put(Narration(reply.text, index))
+                    index += 1
+                if reply.done:
+                    out.info.CopyFrom(reply.info)
         out.timings["model"] = _ms(t0)
 
     async def _build(

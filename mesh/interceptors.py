@@ -14,10 +14,11 @@ wrapped; for streaming responses the error mapping also covers failures mid-stre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -145,33 +146,33 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return wrapper
 
-    def _stream_response(
-        self, behavior: Callable[..., Any], method: str
-    ) -> Callable[..., AsyncIterator[Any]]:
+    def _stream_response(self, behavior: Callable[..., Any], method: str) -> Callable[..., Awaitable[None]]:
         loud = not method.startswith(self._quiet)
         is_async_gen = inspect.isasyncgenfunction(behavior)
         is_async = inspect.iscoroutinefunction(behavior)
 
-        async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
+        async def wrapper(request: Any, context: Any) -> None:
+            # A coroutine that writes, not a generator grpc iterates: when the call is cancelled while a message
+            # is being sent, grpc cancels this task and ``aclosing`` closes the servicer's generator at once, so
+            # its cleanup (closing a model stream, cancelling a downstream call) runs now, not at collection.
             start = time.perf_counter()
             rid = self._begin(context, method)
             code = _OK
-            result: Any = None
             try:
                 if is_async_gen:
-                    result = behavior(request, context)
-                    async for item in result:
-                        yield item
+                    async with contextlib.aclosing(behavior(request, context)) as stream:
+                        async for item in stream:
+                            await context.write(item)
                 elif is_async:
                     await behavior(request, context)  # writes with context.write()
                 else:
                     iterator: Iterator[Any] = iter(await asyncio.to_thread(behavior, request, context))
                     while (item := await asyncio.to_thread(next, iterator, _END)) is not _END:
-                        yield item
+                        await context.write(item)
             except AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
-            except (asyncio.CancelledError, GeneratorExit):
+            except asyncio.CancelledError:
                 code = _cancel_code()
                 raise
             except Exception as exc:
@@ -179,8 +180,6 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 code = status.code
                 await context.abort(status.code, status.details, status.trailing_metadata)
             finally:
-                if result is not None:
-                    await result.aclose()
                 if code is _OK:
                     code = context.code() or _OK
                 self._finish(method, code, start, context, loud, rid)

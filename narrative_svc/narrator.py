@@ -14,7 +14,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 
 from prometheus_client import Histogram
 
@@ -76,7 +76,7 @@ class Narrator:
         retrieved = await self._context(req)
         return retrieved, time.perf_counter() - started
 
-    async def narrate(self, req: NarrationRequest) -> AsyncIterator[NarrationChunk]:
+    async def narrate(self, req: NarrationRequest) -> AsyncGenerator[NarrationChunk, None]:
         """The narration stream: text chunks, then a final chunk with provenance and the finish reason."""
         started = time.perf_counter()
         screening = Screening(self.moderator, self.memory, req.campaign_id)

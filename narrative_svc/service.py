@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import grpc
@@ -131,14 +132,16 @@ class NarrativeServicer(narrative_pb2_grpc.NarrativeServiceServicer):
             audience=_audience(request.audience),
             tone=request.tone.strip(),
         )
-        async for chunk in self.narrator.narrate(domain):
-            reply = narrative_pb2.NarrateResponse(text=chunk.text, index=chunk.index, done=chunk.done)
-            if chunk.context:
-                reply.context.extend(piece_proto(c, self.model) for c in chunk.context)
-            if chunk.done:
-                reply.info.CopyFrom(info_proto(chunk.info))
-                reply.finish_reason = chunk.finish_reason
-            yield reply
+        # Closed explicitly when the call ends early, so the model request stops with it.
+        async with contextlib.aclosing(self.narrator.narrate(domain)) as chunks:
+            async for chunk in chunks:
+                reply = narrative_pb2.NarrateResponse(text=chunk.text, index=chunk.index, done=chunk.done)
+                if chunk.context:
+                    reply.context.extend(piece_proto(c, self.model) for c in chunk.context)
+                if chunk.done:
+                    reply.info.CopyFrom(info_proto(chunk.info))
+                    reply.finish_reason = chunk.finish_reason
+                yield reply
 
     async def PlotTwist(
         self, request: narrative_pb2.PlotTwistRequest, context: grpc.aio.ServicerContext

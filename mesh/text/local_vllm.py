@@ -31,6 +31,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mesh.text import tiny_model
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".vllm-venv"
 MODEL_DIR = ROOT / "data" / "tiny-llama"
@@ -97,12 +99,20 @@ def ensure_venv(venv: Path = VENV, log: Path | None = None) -> Path:
 def ensure_model(model_dir: Path = MODEL_DIR, venv: Path = VENV) -> Path:
     """Build the tiny random model in ``model_dir`` (with the vLLM venv's transformers) unless it is there."""
     with _lock(model_dir.parent / ".tiny-llama.lock"):
-        if (model_dir / "config.json").exists() and (model_dir / "tokenizer.json").exists():
+        if _built_format(model_dir) == tiny_model.FORMAT and (model_dir / "tokenizer.json").exists():
             return model_dir
         builder = Path(__file__).with_name("tiny_model.py")
         # -P keeps mesh/text off sys.path: its types.py would shadow the standard library's.
         subprocess.run([str(venv_python(venv)), "-P", str(builder), str(model_dir)], check=True)
         return model_dir
+
+
+def _built_format(model_dir: Path) -> int:
+    """The construction format recorded by the build in ``model_dir`` (0 when absent or unreadable)."""
+    try:
+        return int(json.loads((model_dir / "BUILD.json").read_text(encoding="utf-8")).get("format", 1))
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -4,6 +4,13 @@ Run by path inside the vLLM virtualenv (``.vllm-venv/bin/python mesh/text/tiny_m
 checkpoint is written by the same transformers version vLLM loads it with; it imports nothing from ``mesh``.
 The weights are random: the text is gibberish, but vLLM's protocol, streaming, batching and structured-output
 enforcement run for real on it. head_dim is 32 because vLLM's CPU attention rejects 16.
+
+A free-running random model would sample end-of-sequence about once per vocabulary size, so its length would
+be a matter of luck; it would also sample special tokens and lone non-ASCII bytes, which decode to no text (the
+server holds back an incomplete UTF-8 sequence), so a stream could go silent for hundreds of tokens. One
+residual dimension is therefore held constant by every input embedding, and the output rows of those tokens
+point against it: the model never chooses them, so a free request streams text on every token and runs to
+``max_tokens``, while a structured-output grammar (which masks every other token) still ends with ``</s>``.
 """
 
 from __future__ import annotations
@@ -11,6 +18,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+#: Bumped whenever the weights' construction changes, so an older build on disk is replaced.
+FORMAT = 3
+#: The residual dimension every input embedding sets to 1, and how hard unwanted tokens are pushed from it.
+CONSTANT_DIM = 0
+PENALTY = 20.0
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}</s>\n{% endfor %}"
@@ -70,13 +83,22 @@ def build(out: Path, seed: int = 0, vocab_size: int = 2048) -> None:
         bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id,
-        tie_word_embeddings=True,
+        tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
+    special = set(fast.all_special_ids) | {fast.convert_tokens_to_ids(t) for t in SPECIAL}
+    silent = [i for i in range(len(fast)) if i in special or "\ufffd" in fast.decode([i])]
+    with torch.no_grad():
+        model.model.embed_tokens.weight[:, CONSTANT_DIM] = 1.0
+        model.lm_head.weight[:, CONSTANT_DIM] = 0.0
+        model.lm_head.weight[silent] = 0.0
+        model.lm_head.weight[silent, CONSTANT_DIM] = -PENALTY
     model.save_pretrained(str(out), safe_serialization=True)
     # Some vLLM versions read the template from a file beside the tokenizer as well.
     (out / "chat_template.jinja").write_text(CHAT_TEMPLATE, encoding="utf-8")
-    (out / "BUILD.json").write_text(json.dumps({"seed": seed, "vocab": len(fast)}), encoding="utf-8")
+    (out / "BUILD.json").write_text(
+        json.dumps({"seed": seed, "vocab": len(fast), "format": FORMAT}), encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

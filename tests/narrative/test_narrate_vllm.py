@@ -13,7 +13,8 @@ import pytest
 from dungeonmaster.v1 import memory_pb2, narrative_pb2
 from mesh.text.local_vllm import LocalVLLM
 from tests.narrative.conftest import Mesh
-from tests.text.vllm_support import completed_requests, settled_counter, vllm_counter
+from tests.support.tap import Tap
+from tests.text.vllm_support import cut_streams, unfinished_streams, wait_idle
 
 # The first test may build .vllm-venv (about 3 minutes) and start the server: allow well over the default.
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -50,39 +51,39 @@ async def test_narration_streams_from_vllm_in_several_chunks(vmesh: Mesh) -> Non
     assert events[-1].content == "".join(m.text for m in messages)
 
 
-async def test_cancelling_the_grpc_call_cancels_the_http_request(vmesh: Mesh, vllm_server: LocalVLLM) -> None:
-    request = narrative_pb2.NarrateRequest(
-        action="I run through the marsh", max_tokens=450, temperature=1.0, seed=4
-    )
-    started = time.perf_counter()
-    full = [m async for m in vmesh.stub.Narrate(request, timeout=30)]
-    full_s = time.perf_counter() - started
-    assert full[-1].info.completion_tokens > 100
-    finished = await asyncio.to_thread(settled_counter, vllm_server.base_url, "vllm:request_success_total")
-    finished = completed_requests(vllm_server.base_url)
-    assert finished > 0, "completed requests are counted by finished_reason"
-    call = vmesh.stub.Narrate(request, timeout=30)
-    seen = 0
-    async for _message in call:
-        seen += 1
-        if seen == 3:
-            break
-    assert call.cancel()
-    assert await call.code() == grpc.StatusCode.CANCELLED
-    # The server stops generating (nothing running) well before the narration could have finished, and the
-    # request never finishes on the server: the HTTP request was aborted.
-    deadline = time.monotonic() + full_s / 2
-    while vllm_counter(vllm_server.base_url, "vllm:num_requests_running") and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    assert vllm_counter(vllm_server.base_url, "vllm:num_requests_running") == 0
-    await asyncio.sleep(full_s * 1.5)
-    assert completed_requests(vllm_server.base_url) == finished
+async def test_cancelling_the_grpc_call_cancels_the_http_request(
+    vllm_server: LocalVLLM, start_narrative: Callable[..., AbstractAsyncContextManager[Mesh]]
+) -> None:
+    async with Tap(vllm_server.host, vllm_server.port) as tap:
+        async with start_narrative(vllm_urls=[tap.url + "/v1"], text_load_poll_s=0.2) as mesh:
+            # The tiny model never stops by itself and streams text on every token: 1,800 tokens take seconds,
+            # the cancel comes after three chunks. Only a cancel while the answer is still coming shows anything,
+            # so a try whose client was descheduled until the server had finished is repeated (at most three).
+            for attempt in range(3):
+                request = narrative_pb2.NarrateRequest(
+                    action="I run through the marsh", max_tokens=1800, temperature=1.0, seed=4 + attempt
+                )
+                call = mesh.stub.Narrate(request, timeout=60)
+                seen = 0
+                async for _message in call:
+                    seen += 1
+                    if seen == 3:
+                        break
+                still_coming = unfinished_streams(tap) == 1
+                assert call.cancel()
+                assert await call.code() == grpc.StatusCode.CANCELLED
+                if still_coming:
+                    break
+                await asyncio.to_thread(wait_idle, vllm_server.base_url)
+            assert still_coming, "the server finished every try before the call could be cancelled"
+            await tap.wait_for(lambda: len(cut_streams(tap)) == 1, 10.0)
+    await asyncio.to_thread(wait_idle, vllm_server.base_url)
 
 
 async def test_sixteen_concurrent_narrations_beat_sixteen_sequential(vmesh: Mesh) -> None:
     async def one(seed: int) -> int:
         request = narrative_pb2.NarrateRequest(
-            action="I search the chapel", max_tokens=160, temperature=1.0, seed=seed
+            action="I search the chapel", max_tokens=48, temperature=1.0, seed=seed
         )
         messages = [m async for m in vmesh.stub.Narrate(request, timeout=60)]
         assert messages[-1].info.backend == "vllm"
@@ -93,17 +94,21 @@ async def test_sixteen_concurrent_narrations_beat_sixteen_sequential(vmesh: Mesh
     started = time.perf_counter()
     sequential = [await one(100 + i) for i in range(16)]
     sixteen_times_one = time.perf_counter() - started
-    started = time.perf_counter()
-    concurrent = await asyncio.gather(*(one(100 + i) for i in range(16)))
-    together = time.perf_counter() - started
-    assert concurrent == sequential, "same seeds, same token counts: the same work both ways"
-    print(f"\n16 concurrent: {together:.2f}s; 16 x one: {sixteen_times_one:.2f}s")
+    # The best of five bursts: on this shared 2-core host a burst is sometimes stalled as a whole (all sixteen
+    # requests wait together), which says nothing about whether they can run concurrently.
+    bursts: list[float] = []
+    for _ in range(5):
+        started = time.perf_counter()
+        concurrent = await asyncio.gather(*(one(100 + i) for i in range(16)))
+        bursts.append(time.perf_counter() - started)
+        assert concurrent == sequential, "same seeds, same token counts: the same work both ways"
+    together = min(bursts)
+    report = f"16 concurrent: {', '.join(f'{b:.2f}' for b in bursts)}s; 16 x one: {sixteen_times_one:.2f}s"
+    print("\n" + report)
     # The model server batches the sixteen (tests/text shows ~0.2 of sequential time for the model alone); on two
     # cores the service's per-chunk work (SSE parsing, output guard, one gRPC message per chunk) for sixteen
     # streams shares the same CPUs, so the end-to-end bound is looser than the model's.
-    assert together < sixteen_times_one * 0.85, (
-        f"16 concurrent: {together:.2f}s; 16 x one: {sixteen_times_one:.2f}s"
-    )
+    assert together < sixteen_times_one * 0.6, report
 
 
 async def test_plot_twist_with_vllm_is_valid_and_honest(vmesh: Mesh) -> None:

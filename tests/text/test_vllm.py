@@ -1,5 +1,6 @@
 """The vLLM backend against a real (tiny, random-weight) vLLM server: streaming, structured output, concurrency,
-cancellation, retries and deadlines. The text is gibberish; the protocol is real."""
+retries and deadlines (cancellation is shown end to end in tests/narrative). The text is gibberish; the protocol is
+real."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from mesh.text.local_vllm import LocalVLLM
 from mesh.text.schema import validate_json
 from mesh.text.types import Message
 from mesh.text.vllm import ModelRequestRejected, VLLMBackend
-from tests.text.vllm_support import completed_requests, settled_counter, vllm_counter
 
 # The first test may build .vllm-venv (about 3 minutes) and start the server: allow well over the default.
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -136,32 +136,6 @@ async def test_invalid_answer_is_repaired_once_then_falls_back(backend: VLLMBack
     with pytest.raises(ModelOutputInvalid) as err:
         await backend.complete_json(prompt(), SCHEMA, GenParams(max_tokens=150, seed=3), check=never_happy)
     assert err.value.reason == "MODEL_OUTPUT_INVALID"
-
-
-async def test_closing_the_stream_aborts_the_request_on_the_server(
-    backend: VLLMBackend, vllm_server: LocalVLLM
-) -> None:
-    params = GenParams(max_tokens=450, seed=1, temperature=1.0)
-    started = time.perf_counter()
-    full = [c async for c in backend.stream(prompt(), params)]
-    full_s = time.perf_counter() - started
-    assert full[-1].info is not None and full[-1].info.completion_tokens > 200
-    finished = await asyncio.to_thread(settled_counter, vllm_server.base_url, "vllm:request_success_total")
-    finished = completed_requests(vllm_server.base_url)
-    assert finished > 0, "completed requests are counted by finished_reason"
-    stream = backend.stream(prompt(), params)
-    got = [await anext(stream) for _ in range(3)]
-    assert all(not c.done for c in got)
-    await stream.aclose()
-    # The server stops generating at once (nothing running) and the request never finishes: it was aborted.
-    # (This vLLM does not count client aborts under finished_reason="abort", so "never finished" is the evidence.)
-    deadline = time.monotonic() + full_s / 2
-    while vllm_counter(vllm_server.base_url, "vllm:num_requests_running") and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the server
-        await asyncio.sleep(0.02)
-    assert vllm_counter(vllm_server.base_url, "vllm:num_requests_running") == 0
-    await asyncio.sleep(full_s * 1.5)
-    assert completed_requests(vllm_server.base_url) == finished
-    assert backend.pool.endpoints[0].inflight == 0
 
 
 async def test_refused_connection_fails_over_before_the_first_token(vllm_server: LocalVLLM) -> None:

@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 
 from mesh.text.local_vllm import LocalVLLM
+from tests.support.tap import Connection, Tap
 
 _shared: dict[str, LocalVLLM] = {}
 START_TIMEOUT_S = 300.0
@@ -68,4 +69,35 @@ def completed_requests(base_url: str) -> float:
     return sum(
         vllm_counter(base_url, "vllm:request_success_total", finished_reason=reason)
         for reason in ("stop", "length")
+    )
+
+
+def wait_idle(base_url: str, timeout_s: float = 60.0) -> None:
+    """Wait until the server runs nothing (a test that leaves work behind must not slow the next one).
+
+    A request whose client hung up is not always aborted by this vLLM build at once (its disconnect detection
+    races with the response writer), so a cancellation test waits here before it ends.
+    """
+    settled_counter(base_url, "vllm:generation_tokens_total", timeout_s=timeout_s)
+
+
+def cut_streams(tap: Tap) -> list[Connection]:
+    """Connections through ``tap`` on which the client hung up while a streamed completion was still coming.
+
+    A stream that ends normally carries ``data: [DONE]``; a connection the client closed with more chat
+    completions sent than ended is one whose HTTP request was cancelled.
+    """
+    return [
+        c
+        for c in tap.connections()
+        if c.closed_by == "client"
+        and c.sent.count(b"POST /v1/chat/completions") > c.answer.count(b"data: [DONE]")
+    ]
+
+
+def unfinished_streams(tap: Tap) -> int:
+    """Chat completions sent through ``tap`` whose answer has not ended (yet, or ever)."""
+    return sum(
+        c.sent.count(b"POST /v1/chat/completions") - c.answer.count(b"data: [DONE]")
+        for c in tap.connections()
     )
