@@ -25,7 +25,6 @@ from encounter_svc.models import (
 )
 from lore import World
 from mesh.errors import InvalidArgument
-from mesh.text import Provenance
 from rules import statblock as sb
 from rules.challenge import format_cr
 from rules.difficulty import (
@@ -306,18 +305,6 @@ def encounter_proto(e: Encounter, levels: Sequence[int], world: World | None) ->
     if e.social is not None:
         out.social.CopyFrom(social_proto(e.social))
     return out
-
-
-def info_proto(info: Provenance) -> common_pb2.GenerationInfo:
-    return common_pb2.GenerationInfo(
-        backend=info.backend,
-        model=info.model,
-        seed=info.seed,
-        procedural=info.procedural,
-        prompt_tokens=info.prompt_tokens,
-        completion_tokens=info.completion_tokens,
-        latency_ms=info.latency_ms,
-    )
 
 
 # --- page tokens ---------------------------------------------------------------------------------------------------

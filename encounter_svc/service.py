@@ -16,6 +16,7 @@ from mesh.health import Readiness
 from mesh.server import ServiceSpec
 from mesh.settings import Settings
 from mesh.text import TextModel, get_text_model
+from mesh.text.info_proto import info_proto
 from rules.challenge import CHALLENGE_RATINGS, MAX_LEVEL, MIN_LEVEL, XP_BY_CR, format_cr
 from rules.difficulty import REQUESTABLE
 from rules.terrain import check_terrain
@@ -149,7 +150,7 @@ class EncounterServicer(encounter_pb2_grpc.EncounterServiceServicer):
         e = result.encounter
         return encounter_pb2.GenerateEncounterResponse(
             encounter=convert.encounter_proto(e, [m.level for m in party], result.world),
-            info=convert.info_proto(result.info),
+            info=info_proto(result.info),
             unmet_reason=e.unmet_reason,
         )
 

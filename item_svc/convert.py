@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dungeonmaster.v1 import common_pb2, item_pb2
 from item_svc.forge import ForgedItem, Value
-from mesh.text import Provenance
 from rules.items import Charges, Curse, ItemKind, ItemMechanics, ItemProperty, ItemSpell, Rarity
 
 KIND_TO_PB: dict[ItemKind, int] = {
@@ -27,18 +26,6 @@ PB_TO_RARITY: dict[int, Rarity] = {int(r): r for r in Rarity}
 
 def price_pb(value: Value) -> common_pb2.Price:
     return common_pb2.Price(copper=value.copper, gold=float(value.gp), display=value.display)
-
-
-def info_pb(info: Provenance) -> common_pb2.GenerationInfo:
-    return common_pb2.GenerationInfo(
-        backend=info.backend,
-        model=info.model,
-        seed=info.seed,
-        procedural=info.procedural,
-        prompt_tokens=info.prompt_tokens,
-        completion_tokens=info.completion_tokens,
-        latency_ms=info.latency_ms,
-    )
 
 
 def item_pb(item: ForgedItem) -> item_pb2.MagicItem:

@@ -13,7 +13,6 @@ from item_svc.convert import (
     KIND_TO_PB,
     PB_TO_KIND,
     PB_TO_RARITY,
-    info_pb,
     item_pb,
     mechanics_from_pb,
     price_pb,
@@ -26,6 +25,7 @@ from mesh.health import Readiness
 from mesh.server import ServiceSpec
 from mesh.settings import Settings
 from mesh.text import TextModel, get_text_model
+from mesh.text.info_proto import info_proto
 from rules.items import Rarity
 from rules.spells import load_spells
 from rules.srd import load_srd
@@ -97,7 +97,7 @@ class ItemServicer(item_pb2_grpc.ItemServiceServicer):
                 seed=request.seed,
             ),
         )
-        return item_pb2.GenerateItemResponse(item=item_pb(forged), info=info_pb(forged.info))
+        return item_pb2.GenerateItemResponse(item=item_pb(forged), info=info_proto(forged.info))
 
     async def AppraiseItem(
         self, request: item_pb2.AppraiseItemRequest, context: grpc.aio.ServicerContext

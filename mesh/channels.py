@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mesh import errors
 from mesh.context import REQUEST_ID_KEY, deadline_var, identity_var, request_id_var
 from mesh.settings import Settings, get_settings
 
@@ -200,3 +201,20 @@ async def wait_for_serving(target: str, service: str = "", wait_s: float = 10.0)
             except grpc.aio.AioRpcError as exc:
                 last = f"{exc.code().name}: {exc.details()}"
             await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+def memory_error(exc: grpc.aio.AioRpcError, resource: str, name: str, field: str) -> Exception:
+    """The domain error for a failed call to memory_svc about ``resource`` ``name`` (sent as ``field``)."""
+    code = exc.code()
+    details = exc.details() or code.name
+    if code == grpc.StatusCode.NOT_FOUND:
+        return errors.NotFound(resource, name)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return errors.InvalidArgument([(field, f"memory refused it: {details}")])
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return errors.PermissionDenied(details)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return errors.DeadlineExceeded(f"memory did not answer in time: {details}")
+    return errors.Unavailable(
+        f"memory service failed: {code.name}: {details}", "MEMORY_UNAVAILABLE", "memory"
+    )

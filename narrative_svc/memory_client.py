@@ -15,8 +15,7 @@ from typing import Any, TypeVar
 import grpc
 
 from dungeonmaster.v1 import common_pb2, memory_pb2, memory_pb2_grpc
-from mesh.channels import Channels
-from mesh.errors import DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from mesh.channels import Channels, memory_error
 from mesh.moderation import Decision
 from mesh.settings import Settings
 from mesh.text import ContextItem
@@ -131,7 +130,7 @@ class GrpcMemory:
         try:
             return await call
         except grpc.aio.AioRpcError as exc:
-            raise _domain_error(exc, resource, name, field) from exc
+            raise memory_error(exc, resource, name, field) from exc
 
     async def retrieve_context(
         self,
@@ -240,17 +239,3 @@ class GrpcMemory:
 
     async def close(self) -> None:
         await self.channels.close()
-
-
-def _domain_error(exc: grpc.aio.AioRpcError, resource: str, name: str, field: str) -> Exception:
-    code = exc.code()
-    details = exc.details() or code.name
-    if code == grpc.StatusCode.NOT_FOUND:
-        return NotFound(resource, name)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return InvalidArgument([(field, f"memory refused it: {details}")])
-    if code == grpc.StatusCode.PERMISSION_DENIED:
-        return PermissionDenied(details)
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded(f"memory did not answer in time: {details}")
-    return Unavailable(f"memory service failed: {code.name}: {details}", "MEMORY_UNAVAILABLE", "memory")

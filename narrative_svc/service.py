@@ -13,7 +13,8 @@ from mesh.health import Readiness
 from mesh.moderation import Moderator, get_moderator
 from mesh.server import ServiceSpec
 from mesh.settings import Settings
-from mesh.text import ContextItem, Provenance, TextModel, get_text_model
+from mesh.text import ContextItem, TextModel, get_text_model
+from mesh.text.info_proto import info_proto
 from narrative_svc.memory_client import (
     SOURCE_ENUM,
     GrpcMemory,
@@ -30,21 +31,6 @@ from narrative_svc.twists import TwistWriter
 SERVICE_NAME = narrative_pb2.DESCRIPTOR.services_by_name["NarrativeService"].full_name
 MAX_TOKENS = 4096
 MAX_TEXT = 4000
-
-
-def info_proto(info: Provenance | None) -> common_pb2.GenerationInfo:
-    """Provenance as the contract's GenerationInfo."""
-    if info is None:
-        return common_pb2.GenerationInfo()
-    return common_pb2.GenerationInfo(
-        backend=info.backend,
-        model=info.model,
-        seed=info.seed,
-        procedural=info.procedural,
-        prompt_tokens=info.prompt_tokens,
-        completion_tokens=info.completion_tokens,
-        latency_ms=info.latency_ms,
-    )
 
 
 def piece_proto(item: ContextItem, model: TextModel) -> memory_pb2.ContextPiece:

@@ -6,22 +6,9 @@ Stat blocks use encounter_svc's converter (``stat_block_proto``), so every servi
 
 from __future__ import annotations
 
-from dungeonmaster.v1 import common_pb2, npc_pb2
+from dungeonmaster.v1 import npc_pb2
 from encounter_svc.convert import stat_block_proto
-from mesh.text import Provenance
 from npc_svc.builder import Npc
-
-
-def info_pb(info: Provenance) -> common_pb2.GenerationInfo:
-    return common_pb2.GenerationInfo(
-        backend=info.backend,
-        model=info.model,
-        seed=info.seed,
-        procedural=info.procedural,
-        prompt_tokens=info.prompt_tokens,
-        completion_tokens=info.completion_tokens,
-        latency_ms=info.latency_ms,
-    )
 
 
 def npc_pb(npc: Npc) -> npc_pb2.Npc:

@@ -17,8 +17,7 @@ from typing import TypeVar
 import grpc
 
 from dungeonmaster.v1 import common_pb2, memory_pb2, memory_pb2_grpc
-from mesh.channels import Channels
-from mesh.errors import DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from mesh.channels import Channels, memory_error
 from mesh.settings import Settings
 from npc_svc.convert import stat_block_pb
 from npc_svc.ports import CampaignCharacter, CampaignFaction, NpcRecord, SavedNpc
@@ -29,20 +28,6 @@ IDEMPOTENT = tuple(f"{SERVICE}/{m}" for m in ("ListCharacters", "ListRelationshi
 PAGE = 1000
 #: Pages read at most per listing (100k rows): a campaign beyond that is a bug, not a workload.
 MAX_PAGES = 100
-
-
-def _domain_error(exc: grpc.aio.AioRpcError, resource: str, name: str, field: str) -> Exception:
-    code = exc.code()
-    details = exc.details() or code.name
-    if code == grpc.StatusCode.NOT_FOUND:
-        return NotFound(resource, name)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return InvalidArgument([(field, f"memory refused it: {details}")])
-    if code == grpc.StatusCode.PERMISSION_DENIED:
-        return PermissionDenied(details)
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded(f"memory did not answer in time: {details}")
-    return Unavailable(f"memory service failed: {code.name}: {details}", "MEMORY_UNAVAILABLE", "memory")
 
 
 class GrpcMemory:
@@ -59,7 +44,7 @@ class GrpcMemory:
         try:
             return await call
         except grpc.aio.AioRpcError as exc:
-            raise _domain_error(exc, "campaign", campaign_id, "campaign_id") from exc
+            raise memory_error(exc, "campaign", campaign_id, "campaign_id") from exc
 
     async def campaign_npcs(self, campaign_id: str) -> Sequence[CampaignCharacter]:
         out: list[CampaignCharacter] = []

@@ -12,9 +12,10 @@ from mesh.health import Readiness
 from mesh.server import ServiceSpec
 from mesh.settings import Settings
 from mesh.text import TextModel, get_text_model
+from mesh.text.info_proto import info_proto
 from npc_svc.builder import CreatureBuilder, NpcGenerator, Worlds, choose_seed
 from npc_svc.choices import NpcRequest
-from npc_svc.convert import info_pb, npc_pb, stat_block_pb
+from npc_svc.convert import npc_pb, stat_block_pb
 from npc_svc.memory_client import GrpcMemory
 from npc_svc.ports import MemoryPort
 from rules.spells import load_spells
@@ -69,7 +70,7 @@ class NpcServicer(npc_pb2_grpc.NpcServiceServicer):
             ),
         )
         return npc_pb2.GenerateNpcResponse(
-            npc=npc_pb(result.npc), info=info_pb(result.info), character_id=result.character_id
+            npc=npc_pb(result.npc), info=info_proto(result.info), character_id=result.character_id
         )
 
     async def BuildCreature(
@@ -95,7 +96,7 @@ class NpcServicer(npc_pb2_grpc.NpcServiceServicer):
             changes=list(built.changes),
             rated_challenge_rating=built.rated,
             rating_note=built.note,
-            info=info_pb(built.info),
+            info=info_proto(built.info),
         )
 
     async def GetNpcOptions(

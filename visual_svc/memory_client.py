@@ -13,8 +13,8 @@ from typing import TypeVar
 import grpc
 
 from dungeonmaster.v1 import common_pb2, memory_pb2, memory_pb2_grpc
-from mesh.channels import Channels
-from mesh.errors import DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from mesh.channels import Channels, memory_error
+from mesh.errors import NotFound
 from mesh.moderation import Decision
 from mesh.settings import Settings
 from visual_svc.ports import AssetRecord
@@ -26,20 +26,6 @@ IDEMPOTENT = tuple(f"{SERVICE}/{m}" for m in ("GetCharacter", "ListLocations", "
 PAGE = 1000
 #: Location pages read at most while looking for one id (100k locations).
 MAX_PAGES = 100
-
-
-def _domain_error(exc: grpc.aio.AioRpcError, resource: str, name: str, field: str) -> Exception:
-    code = exc.code()
-    details = exc.details() or code.name
-    if code == grpc.StatusCode.NOT_FOUND:
-        return NotFound(resource, name)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return InvalidArgument([(field, f"memory refused it: {details}")])
-    if code == grpc.StatusCode.PERMISSION_DENIED:
-        return PermissionDenied(details)
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded(f"memory did not answer in time: {details}")
-    return Unavailable(f"memory service failed: {code.name}: {details}", "MEMORY_UNAVAILABLE", "memory")
 
 
 class GrpcMemory:
@@ -57,7 +43,7 @@ class GrpcMemory:
         try:
             return await call
         except grpc.aio.AioRpcError as exc:
-            raise _domain_error(exc, resource, name, field) from exc
+            raise memory_error(exc, resource, name, field) from exc
 
     async def character_subject(self, character_id: str) -> Subject:
         request = memory_pb2.GetCharacterRequest(

@@ -64,14 +64,6 @@ def settled_counter(base_url: str, name: str, quiet_s: float = 0.5, timeout_s: f
     raise TimeoutError(f"{name} at {base_url} did not settle within {timeout_s}s")
 
 
-def completed_requests(base_url: str) -> float:
-    """Requests the server finished by generating (stop or length), not counting aborted ones."""
-    return sum(
-        vllm_counter(base_url, "vllm:request_success_total", finished_reason=reason)
-        for reason in ("stop", "length")
-    )
-
-
 def wait_idle(base_url: str, timeout_s: float = 60.0) -> None:
     """Wait until the server runs nothing (a test that leaves work behind must not slow the next one).
 
