@@ -4,6 +4,9 @@ Read from the same 5e-bits SQLite file as the bestiary (:func:`rules.srd.srd_pat
 process and path into immutable objects (about 1,100 small JSON rows, a few milliseconds), so building a sheet
 never touches the file. The level table rows are the SRD's own: ``class_specific`` numbers (rage count, sneak
 attack dice, ki points...) are kept as the file has them, with dice objects flattened to ``"6d6"`` strings.
+
+Data quirk handled here rather than trusted: the file's ``ability_score_bonuses`` for rogue levels 11-20 runs
+one behind (2 at level 11 after 3 at level 10), so improvements are counted from the level features instead.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,7 +43,8 @@ class ClassLevel:
     class_index: str
     level: int
     prof_bonus: int
-    ability_score_bonuses: int  # ability score improvements gained so far
+    ability_score_bonuses: int  # the file's count of improvements so far (wrong for rogue 11-20)
+    ability_score_improvements: int  # counted from the "...-ability-score-improvement-N" features instead
     features: tuple[str, ...]  # feature indexes gained at this level
     class_specific: Mapping[str, ClassNumber]
     spell_slots: tuple[int, ...]  # slots for spell levels 1..9 (zeros beyond the class's table)
@@ -242,6 +246,7 @@ def _map_level(d: Mapping[str, Any]) -> ClassLevel:
         level=int(d["level"]),
         prof_bonus=int(d["prof_bonus"]),
         ability_score_bonuses=int(d.get("ability_score_bonuses", 0)),
+        ability_score_improvements=0,  # filled in by read_character_data, which sees the earlier levels
         features=tuple(f["index"] for f in d.get("features", [])),
         class_specific=flatten_class_specific(d.get("class_specific") or {}),
         spell_slots=slots,
@@ -341,6 +346,13 @@ def read_character_data(path: Path) -> CharacterData:
             else:
                 lv = _map_level(row)
                 levels[(lv.class_index, lv.level)] = lv
+        for (class_index, level), lv in list(levels.items()):
+            asi = sum(
+                f.startswith(f"{class_index}-ability-score-improvement")
+                for n in range(1, level + 1)
+                for f in levels[(class_index, n)].features
+            )
+            levels[(class_index, level)] = replace(lv, ability_score_improvements=asi)
         subclasses = {
             i: Subclass(index=i, name=n, class_index=c, features=sub_features.get(i, {}))
             for i, (n, c) in sub_names.items()

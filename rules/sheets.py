@@ -818,7 +818,7 @@ def build_sheet(choices: CharacterChoices, data: CharacterData | None = None) ->
                 f"base_scores.{a}",
                 f"must be 3..20 after racial bonuses (got {after_race[a]})",
             )
-    inc = _increases(c, row.ability_score_bonuses, after_race, priorities, v)
+    inc = _increases(c, row.ability_score_improvements, after_race, priorities, v)
     scores = {a: after_race[a] + inc[a] for a in ABILITIES}
     cap = dict.fromkeys(ABILITIES, 20)
     if c.class_index == "barbarian" and c.level >= 20:  # Primal Champion: Str and Con +4, maximum 24
