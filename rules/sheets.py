@@ -328,6 +328,8 @@ class Attack:
 
 
 def _with_bonus(dice: str, bonus: int) -> str:
+    if dice.isdigit():  # a flat amount (unarmed strike: 1 + Str), never below 0
+        return str(max(0, int(dice) + bonus))
     return dice if bonus == 0 else f"{dice}{bonus:+d}"
 
 

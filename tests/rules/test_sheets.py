@@ -11,6 +11,7 @@ import pytest
 
 from mesh.errors import InvalidArgument
 from rules.classes import load_character_data
+from rules.dice import average
 from rules.sheets import (
     UNLIMITED,
     CharacterChoices,
@@ -254,6 +255,8 @@ def test_sheet_json_round_trips_exactly(class_index: str) -> None:
         text = json.dumps(sheet.to_json())
         again = CharacterSheet.from_json(json.loads(text))
         assert again == sheet and again.to_json() == sheet.to_json()
+        for attack in sheet.attacks:  # every damage string is plain notation the dice module can average
+            assert average(attack.damage) >= 0
 
 
 def test_pregenerated_heroes_are_sensible() -> None:
