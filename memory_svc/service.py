@@ -11,30 +11,32 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format
 
 from dungeonmaster.v1 import memory_pb2, memory_pb2_grpc
 from memory_svc import assets, campaign_log, catalog, characters, ingest, lore_entries, reindex
-from memory_svc.columns import dumps, parse_json_object
+from memory_svc.columns import parse_json_object
+from memory_svc.convert import (
+    asset_pb,
+    campaign_pb,
+    character_pb,
+    decision_pb,
+    entry_pb,
+    event_pb,
+    from_ts,
+    location_pb,
+    piece_pb,
+    relationship_pb,
+    session_pb,
+    state_input,
+    state_pb,
+    world_pb,
+)
 from memory_svc.kinds import Audience
 from memory_svc.memory import Memory
-from memory_svc.models import (
-    Asset,
-    Campaign,
-    Character,
-    Event,
-    GameSession,
-    Location,
-    LoreEntry,
-    ModerationRecord,
-    Relationship,
-    World,
-)
-from memory_svc.packing import Piece
 from memory_svc.retrieval import RetrievalRequest
 from mesh import context
 from mesh.errors import InvalidArgument
@@ -55,199 +57,6 @@ async def off_loop(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
 def audience(requested: int) -> Audience:
     """The audience this call gets (a player role caps it whatever the request says)."""
     return Audience.of_caller(int(requested), context.identity().role)
-
-
-# --- domain -> proto --------------------------------------------------------------------------------------------
-
-
-def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    """A naive-UTC datetime as a Timestamp (None stays unset)."""
-    if value is None:
-        return None
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(value.replace(tzinfo=UTC))
-    return out
-
-
-def from_ts(value: timestamp_pb2.Timestamp) -> datetime:
-    """A Timestamp as naive UTC."""
-    return value.ToDatetime()
-
-
-def world_pb(w: World) -> memory_pb2.World:
-    return memory_pb2.World(
-        id=str(w.id), slug=w.slug, name=w.name, description=w.description, create_time=ts(w.created_at)
-    )
-
-
-def campaign_pb(c: Campaign) -> memory_pb2.Campaign:
-    return memory_pb2.Campaign(
-        id=str(c.id),
-        world_id=str(c.world_id),
-        name=c.name,
-        description=c.description,
-        create_time=ts(c.created_at),
-    )
-
-
-def session_pb(s: GameSession) -> memory_pb2.Session:
-    return memory_pb2.Session(
-        id=str(s.id),
-        campaign_id=str(s.campaign_id),
-        number=s.number,
-        title=s.title,
-        start_time=ts(s.started_at),
-        end_time=ts(s.ended_at),
-    )
-
-
-def character_pb(c: Character, who: Audience) -> memory_pb2.Character:
-    out = memory_pb2.Character(
-        id=str(c.id),
-        campaign_id=str(c.campaign_id),
-        name=c.name,
-        is_npc=c.is_npc,
-        ancestry=c.ancestry,
-        character_class=c.character_class,
-        level=c.level,
-        description=c.description,
-        secrets=characters.visible_secrets(c, who),
-        tags=list(c.tags),
-        create_time=ts(c.created_at),
-    )
-    if c.stat_block:
-        json_format.ParseDict(c.stat_block, out.stat_block, ignore_unknown_fields=True)
-    return out
-
-
-def state_pb(s: characters.StateView) -> memory_pb2.CharacterState:
-    return memory_pb2.CharacterState(
-        character_id=str(s.character_id),
-        hit_points=s.hit_points,
-        max_hit_points=s.max_hit_points,
-        temporary_hit_points=s.temporary_hit_points,
-        conditions=s.conditions,
-        inventory=s.inventory,
-        location_id=str(s.location_id) if s.location_id is not None else "",
-        notes=s.notes,
-        valid_from=ts(s.valid_from),
-        valid_to=ts(s.valid_to),
-    )
-
-
-def location_pb(loc: Location) -> memory_pb2.Location:
-    return memory_pb2.Location(
-        id=str(loc.id),
-        world_id=str(loc.world_id),
-        parent_id=str(loc.parent_id) if loc.parent_id is not None else "",
-        name=loc.name,
-        kind=loc.kind,
-        description=loc.description,
-        terrains=list(loc.terrains),
-    )
-
-
-def entry_pb(e: LoreEntry) -> memory_pb2.LoreEntry:
-    return memory_pb2.LoreEntry(
-        id=str(e.id),
-        world_id=str(e.world_id),
-        key=e.key,
-        category=e.category,
-        title=e.title,
-        content=e.text.content,
-        keywords=e.keywords,
-        metadata_json=dumps(e.metadata_json),
-        content_hash=e.text.sha256,
-        version=e.version,
-        audience=e.audience,  # type: ignore[arg-type]
-        pinned=e.pinned,
-        superseded=e.superseded,
-        deleted=e.deleted,
-        source_path=e.source_path,
-        create_time=ts(e.created_at),
-    )
-
-
-def event_pb(e: Event) -> memory_pb2.Event:
-    return memory_pb2.Event(
-        id=str(e.id),
-        campaign_id=str(e.campaign_id),
-        session_id=str(e.session_id) if e.session_id is not None else "",
-        kind=e.kind,  # type: ignore[arg-type]
-        actor=e.actor,
-        content=e.content,
-        metadata_json=dumps(e.metadata_json),
-        audience=e.audience,  # type: ignore[arg-type]
-        occur_time=ts(e.occurred_at),
-        request_id=e.request_id,
-    )
-
-
-def relationship_pb(r: Relationship) -> memory_pb2.Relationship:
-    return memory_pb2.Relationship(
-        id=str(r.id),
-        campaign_id=str(r.campaign_id),
-        source=r.source,
-        target=r.target,
-        kind=r.kind,
-        description=r.description,
-        strength=r.strength,
-    )
-
-
-def asset_pb(a: Asset, with_data: bool) -> memory_pb2.Asset:
-    return memory_pb2.Asset(
-        sha256=a.sha256,
-        kind=a.kind,
-        mime_type=a.mime_type,
-        data=a.data if with_data else b"",
-        width=a.width,
-        height=a.height,
-        metadata_json=dumps(a.metadata_json),
-        create_time=ts(a.created_at),
-    )
-
-
-def decision_pb(d: ModerationRecord) -> memory_pb2.ModerationDecision:
-    return memory_pb2.ModerationDecision(
-        id=str(d.id),
-        campaign_id=str(d.campaign_id) if d.campaign_id is not None else "",
-        direction=d.direction,
-        allowed=d.allowed,
-        categories=list(d.categories),
-        backend=d.backend,
-        reason=d.reason,
-        text_sha256=d.text_sha256,
-        create_time=ts(d.created_at),
-    )
-
-
-def piece_pb(p: Piece) -> memory_pb2.ContextPiece:
-    return memory_pb2.ContextPiece(
-        source=int(p.source),  # type: ignore[arg-type]
-        source_id=p.source_id,
-        citation=p.citation,
-        title=p.title,
-        text=p.text,
-        score=p.score,
-        tokens=p.tokens,
-        audience=p.audience,  # type: ignore[arg-type]
-    )
-
-
-# --- proto -> domain --------------------------------------------------------------------------------------------
-
-
-def state_input(s: memory_pb2.CharacterState) -> characters.StateInput:
-    return characters.StateInput(
-        hit_points=s.hit_points,
-        max_hit_points=s.max_hit_points,
-        temporary_hit_points=s.temporary_hit_points,
-        conditions=tuple(s.conditions),
-        inventory=tuple(s.inventory),
-        location_id=s.location_id,
-        notes=s.notes,
-    )
 
 
 class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
@@ -718,6 +527,8 @@ def build_spec(settings: Settings, memory: Memory | None = None) -> ServiceSpec:
 
     async def startup() -> None:
         await off_loop(mem.migrate)
+        # Load the embedding models now: the first RetrieveContext must not pay seconds of model loading.
+        await off_loop(mem.embedder.warm_up)
         stop.clear()
         # Open the vector store before serving so the first health answer is already accurate.
         await off_loop(mem.vectors.ping)

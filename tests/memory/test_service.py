@@ -406,7 +406,7 @@ async def test_bad_input_gets_field_named_errors(make_memory: MemoryFactory) -> 
 
 
 def test_timestamps_are_utc() -> None:
-    from memory_svc.service import from_ts, ts
+    from memory_svc.convert import from_ts, ts
 
     stamp = timestamp_pb2.Timestamp(seconds=1_700_000_000, nanos=123_000)
     assert ts(from_ts(stamp)) == stamp
@@ -415,3 +415,15 @@ def test_timestamps_are_utc() -> None:
 def test_package_main_is_thin() -> None:
     text = (Path(__file__).resolve().parents[2] / "memory_svc" / "__main__.py").read_text()
     assert "run(build_spec)" in text
+
+
+async def test_embedding_model_is_loaded_at_start_up(make_memory: MemoryFactory) -> None:
+    """A fresh embedder (nothing loaded) is warm before the server answers its first call."""
+    from memory_svc.embeddings import Embedder
+
+    memory = make_memory()
+    memory.embedder = Embedder()
+    memory.retriever.embedder = memory.embedder
+    assert not memory.embedder.loaded
+    async with serving(memory):
+        assert memory.embedder.loaded
