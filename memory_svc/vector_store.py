@@ -377,14 +377,30 @@ class VectorStore:
         return [[Hit(int(h["id"]), float(h["distance"])) for h in hits] for hits in results]
 
     def dense_search(
-        self, scope: VectorScope, scope_id: int, vectors: np.ndarray, top_k: int, max_audience: int
+        self,
+        scope: VectorScope,
+        scope_id: int,
+        vectors: np.ndarray,
+        top_k: int,
+        max_audience: int,
+        exclude_ids: Sequence[int] = (),
     ) -> list[list[Hit]]:
-        """Dense-only search (cosine similarity as score), one result list per query vector."""
+        """Dense-only search (cosine similarity as score), one result list per query vector.
+
+        ``exclude_ids`` are left out by the filter itself (pinned entries, which the caller already has), so
+        they never take one of the ``top_k`` places.
+        """
         name = collection_name(scope, scope_id)
         n = int(np.asarray(vectors).shape[0])
         if not self._exists(name):
             return [[] for _ in range(n)]
-        flt = audience_filter(max_audience).search_kwargs(templates_supported=not self.lite)
+        expr = audience_filter(max_audience)
+        if exclude_ids:
+            expr = FilterExpr(
+                "audience <= {max_audience} and id not in {exclude}",
+                {"max_audience": int(max_audience), "exclude": sorted({int(i) for i in exclude_ids})},
+            )
+        flt = expr.search_kwargs(templates_supported=not self.lite)
         results = self._call(
             "search",
             name,
