@@ -87,7 +87,11 @@ def rich_status(exc: BaseException, request_id: str) -> status_pb2.Status:
         elif isinstance(exc, errors.NotFound | errors.AlreadyExists):
             details.append(
                 error_details_pb2.ResourceInfo(
-                    resource_type=clip(exc.resource, 200), resource_name=clip(exc.name, 200)
+                    resource_type=clip(exc.resource, 200),
+                    resource_name=clip(exc.name, 200),
+                    description=f"named by {exc.field}"
+                    if isinstance(exc, errors.NotFound) and exc.field
+                    else "",
                 )
             )
     else:
