@@ -64,8 +64,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         *,
         metrics: RpcMetrics | None = None,
         quiet_prefixes: Sequence[str] = QUIET_PREFIXES,
+        guard: Callable[[Any, str], None] | None = None,
     ) -> None:
         self._service = service
+        #: Called first in every call (``mesh.identity.CallerGuard``): raises to refuse the caller.
+        self._guard = guard
         self._metrics = metrics
         self._quiet = tuple(quiet_prefixes)
         self._cache: dict[str, tuple[Handler, Handler]] = {}
@@ -126,6 +129,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             rid = self._begin(context, method)
             code = _OK
             try:
+                if self._guard is not None:
+                    self._guard(context, method)
                 if is_async:
                     return await behavior(request, context)
                 return await asyncio.to_thread(behavior, request, context)
@@ -159,6 +164,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             rid = self._begin(context, method)
             code = _OK
             try:
+                if self._guard is not None:
+                    self._guard(context, method)
                 if is_async_gen:
                     async with contextlib.aclosing(behavior(request, context)) as stream:
                         async for item in stream:
