@@ -27,9 +27,11 @@ from mesh import tls
 from mesh.health import HealthMonitor, Readiness
 from mesh.identity import CallerGuard
 from mesh.interceptors import ServerInterceptor
+from mesh.limits import Limits
 from mesh.logs import configure_logging
 from mesh.metrics import MetricsServer, RpcMetrics, service_ready_gauge, start_metrics_server
 from mesh.settings import SERVICES, Settings, get_settings
+from mesh.validation import RequestGuard
 
 __all__ = ["Readiness", "RunningServer", "ServiceSpec", "run", "serve", "server_options", "start_server"]
 
@@ -65,6 +67,8 @@ class ServiceSpec:
     """Called whenever readiness changes (reason / degraded components), e.g. to surface a degraded state."""
     server_credentials: grpc.ServerCredentials | None = None
     """TLS credentials for the listening port (e.g. the gateway's public port); None = plaintext."""
+    max_request_bytes: int | None = None
+    """Largest request message any method accepts, public ones included; None = ``max_message_bytes``."""
 
 
 def server_options(settings: Settings) -> list[tuple[str, Any]]:
@@ -239,12 +243,16 @@ async def _start(
 ) -> RunningServer:
     tls.set_process_service(spec.name)
     credentials = spec.server_credentials
-    guard = None
+    caller_guard = None
     if spec.name != "gateway":  # the gateway's public port authenticates by API key (gateway.keys)
         credentials = credentials or tls.server_credentials(settings, spec.name)
-        guard = CallerGuard(spec.name) if tls.enabled(settings) else None
+        caller_guard = CallerGuard(spec.name) if tls.enabled(settings) else None
         tls.warn_if_open(settings, spec.name)
-    interceptor = ServerInterceptor(spec.name, metrics=RpcMetrics(spec.name), guard=guard)
+    # Every request is decoded and checked once, in the guard, before a servicer sees it (mesh.validation).
+    guard = RequestGuard(Limits(max_request_bytes=spec.max_request_bytes or settings.max_message_bytes))
+    interceptor = ServerInterceptor(
+        spec.name, metrics=RpcMetrics(spec.name), guard=guard, caller_guard=caller_guard
+    )
     server = grpc.aio.server(
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
