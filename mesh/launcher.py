@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mesh import certs, tls
 from mesh.settings import get_settings
 
 #: Start order: memory first (others depend on it), the gateway last (it checks the others).
@@ -31,7 +32,7 @@ ORDER: tuple[tuple[str, str, str], ...] = (
 
 
 def _status(address: str, service: str) -> str | None:
-    with grpc.insecure_channel(address) as channel:
+    with tls.sync_channel(address, get_settings()) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=1.0
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    if tls.enabled(settings):  # secure by default: a local CA and a certificate per service, made once
+        certs.ensure(tls.tls_dir(settings), hosts=[settings.host])
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False
 

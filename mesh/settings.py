@@ -307,6 +307,26 @@ class Settings(BaseSettings):
         "when visual_compile is on.",
     )
 
+    # --- service identity (mutual TLS) ----------------------------------------------------------------------
+    tls_mode: Literal["mutual", "off"] = Field(
+        "mutual",
+        description="mutual = every service port requires a client certificate signed by the mesh CA and every "
+        "channel between services presents one; identity metadata is honoured only from allowed callers. off = "
+        "plaintext with caller identity taken on trust: a debugging switch (grpcurl -plaintext), loopback only.",
+    )
+    tls_dir: str = Field(
+        "", description="Directory of the mesh CA and per-service certificates; empty = <data_dir>/tls."
+    )
+    tls_ca_file: str = Field(
+        "", description="PEM CA bundle that signs mesh certificates; empty = <tls_dir>/ca.pem."
+    )
+    tls_cert_file: str = Field(
+        "", description="This process's PEM certificate; empty = <tls_dir>/<service>.pem."
+    )
+    tls_key_file: str = Field(
+        "", description="This process's PEM private key; empty = <tls_dir>/<service>.key."
+    )
+
     # --- gRPC runtime ----------------------------------------------------------------------------------------
     grace_period_s: float = Field(
         10.0,
@@ -578,6 +598,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "visual_store_timeout_s",
         "visual_warmup",
     ),
+    "identity": ("tls_mode", "tls_dir", "tls_ca_file", "tls_cert_file", "tls_key_file"),
     "grpc": (
         "grace_period_s",
         "max_message_bytes",
