@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from mesh.text.model import Check, Fallback, TextModel, use_fallback
+from mesh.text.outcomes import Outcome, outcome_from_variables, tell
 from mesh.text.schema import validate_json
 from mesh.text.templates import PromptLibrary
 from mesh.text.types import Chunk, ContextItem, GenParams, JsonResult, Prompt, Provenance
@@ -88,8 +89,17 @@ def write_narration(prompt: Prompt, rng: random.Random) -> str:
     if states:
         summary = "; ".join(first_sentence(s.text).rstrip(".") for s in states[:3])
         lines.append(f"{rng.choice(t['state_leads'])} {summary}.")
-    lines.append(f"{rng.choice(t['consequences'])} {_pick(rng, t, 'closers', tone)}")
+    told = [tell(o, rng) for o in _outcomes(v)]
+    if told:  # the rules decided: tell that, never a generic consequence that could contradict it
+        lines.append(f"{' '.join(told)} {_pick(rng, t, 'closers', tone)}")
+    else:
+        lines.append(f"{rng.choice(t['consequences'])} {_pick(rng, t, 'closers', tone)}")
     return "\n\n".join(lines)
+
+
+def _outcomes(variables: dict[str, Any]) -> list[Outcome]:
+    found = (outcome_from_variables(o) for o in variables.get("outcomes") or () if isinstance(o, dict))
+    return [o for o in found if o is not None]
 
 
 def write_summary(prompt: Prompt, rng: random.Random) -> str:
