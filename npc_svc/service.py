@@ -7,7 +7,7 @@ import math
 import grpc
 
 from dungeonmaster.v1 import npc_pb2, npc_pb2_grpc
-from mesh.errors import Violations
+from mesh.errors import Unimplemented, Violations
 from mesh.health import Readiness
 from mesh.server import ServiceSpec
 from mesh.settings import Settings
@@ -112,6 +112,11 @@ class NpcServicer(npc_pb2_grpc.NpcServiceServicer):
             templates=[opt(id=t.id, name=t.name) for t in TEMPLATES.values()],
             regions=[opt(id=r.id, name=r.name) for r in world.regions],
         )
+
+    async def BuildCharacter(
+        self, request: npc_pb2.BuildCharacterRequest, context: grpc.aio.ServicerContext
+    ) -> npc_pb2.BuildCharacterResponse:
+        raise Unimplemented("BuildCharacter is not served by this version yet")
 
 
 def build_spec(
