@@ -12,30 +12,14 @@ from typing import Any, Protocol
 
 from dungeonmaster.v1 import common_pb2, encounter_pb2, memory_pb2
 from gateway.check_rules import PlannedCheck
-from rules.checks import DIFFICULTY_DC
+from mesh.character_proto import ABILITY_ENUM, ABILITY_OF_ENUM, CHECK_KIND_ENUM, DEGREES, DIFFICULTIES
 
 #: How many stored characters a party is read from (a table seats far fewer).
 PARTY_PAGE = 100
 
-CHECK_KINDS = {"skill": common_pb2.CHECK_KIND_SKILL, "ability": common_pb2.CHECK_KIND_ABILITY}
-ABILITY_ENUM = {
-    "str": common_pb2.ABILITY_STRENGTH,
-    "dex": common_pb2.ABILITY_DEXTERITY,
-    "con": common_pb2.ABILITY_CONSTITUTION,
-    "int": common_pb2.ABILITY_INTELLIGENCE,
-    "wis": common_pb2.ABILITY_WISDOM,
-    "cha": common_pb2.ABILITY_CHARISMA,
-}
-ABILITY_SHORT = {value: key for key, value in ABILITY_ENUM.items()}
-DIFFICULTY_ENUM = {
-    name: common_pb2.CheckDifficulty.Value(f"CHECK_DIFFICULTY_{name.upper()}") for name in DIFFICULTY_DC
-}
-DEGREE_NAMES = {
-    common_pb2.CHECK_DEGREE_CRITICAL: "critical",
-    common_pb2.CHECK_DEGREE_SUCCESS: "success",
-    common_pb2.CHECK_DEGREE_FAILURE: "failure",
-    common_pb2.CHECK_DEGREE_FUMBLE: "fumble",
-}
+#: Check difficulty name -> CheckDifficulty enum; degree enum -> name (inverses of mesh.character_proto's maps).
+DIFFICULTY_ENUM = {name: value for value, name in DIFFICULTIES.items()}
+DEGREE_NAMES = {value: name for name, value in DEGREES.items()}
 
 
 class CharacterReads(Protocol):
@@ -98,7 +82,7 @@ def check_request(req: Any, check: PlannedCheck, seed: int, reason: str) -> enco
     request = encounter_pb2.ResolveCheckRequest(
         campaign_id=req.campaign_id,
         character_id=req.character_id,
-        kind=CHECK_KINDS[check.kind],
+        kind=CHECK_KIND_ENUM[check.kind],
         difficulty=DIFFICULTY_ENUM.get(check.difficulty, common_pb2.CHECK_DIFFICULTY_MEDIUM),
         check_id=f"{req.turn_id}/check",
         seed=seed,
@@ -115,7 +99,7 @@ def check_request(req: Any, check: PlannedCheck, seed: int, reason: str) -> enco
 
 def check_name(result: common_pb2.CheckResult) -> str:
     """The skill index, or the ability's short name, that a result rolled."""
-    return result.skill or ABILITY_SHORT.get(result.ability, "")
+    return result.skill or ABILITY_OF_ENUM.get(result.ability, "")
 
 
 def degree_name(result: common_pb2.CheckResult) -> str:
