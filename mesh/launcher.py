@@ -22,6 +22,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from mesh.demo import DEMO_LEVEL, DEMO_PARTY, ensure_demo
 from mesh.settings import Settings, get_settings
 
+#: Seconds past the grace period a service may take to exit before it is killed: memory finishes the vector
+#: batch it is embedding (right after the sample world is ingested that can take a while on two cores).
+STOP_MARGIN_S = 60.0
+
 #: Start order: memory first (others depend on it), the gateway last (it checks the others).
 ORDER: tuple[tuple[str, str, str], ...] = (
     ("memory", "memory_svc", "dungeonmaster.v1.MemoryService"),
@@ -64,7 +68,7 @@ def _stop(procs: list[tuple[str, subprocess.Popen[bytes]]], grace: float) -> int
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
     worst = 0
-    deadline = time.monotonic() + grace + 10
+    deadline = time.monotonic() + grace + STOP_MARGIN_S
     for name, proc in procs:
         try:
             code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
