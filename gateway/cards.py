@@ -205,8 +205,9 @@ def sheet_card(sheet: common_pb2.CharacterSheet, character_id: str = "") -> Rend
                 style="magenta",
             )
         )
-    if sheet.class_numbers:
-        numbers = ", ".join(f"{n.name.replace('_', ' ')} {n.value}" for n in sheet.class_numbers)
+    shown = [n for n in sheet.class_numbers if n.value not in ("", "0", "false", "False")]
+    if shown:
+        numbers = ", ".join(f"{n.name.replace('_', ' ')} {n.value}" for n in shown)
         parts.append(Text(f"Class: {numbers}", style="dim"))
     if sheet.features:
         parts.append(Text(f"Features: {', '.join(sheet.features)}", style="dim"))

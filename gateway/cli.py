@@ -7,7 +7,7 @@
     python -m gateway.cli play --once "I search the body for clues"
     python -m gateway.cli play --campaign 1 --party "Ash:3:fighter,Bree:3:rogue"
     python -m gateway.cli character new               # asks for name, class, race, level
-    python -m gateway.cli character new --name Wren --class ranger --race elf --subrace wood-elf --level 2
+    python -m gateway.cli character new --name Wren --class ranger --race elf --subrace high-elf --level 2
     python -m gateway.cli character show 7
     python -m gateway.cli encounter --party "Ash:3,Bree:3" --terrain swamp --difficulty hard
     python -m gateway.cli npc --archetype merchant
