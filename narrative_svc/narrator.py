@@ -84,7 +84,13 @@ class Narrator:
             screening.check_input(req.action, "action"), self._timed_context(req)
         )
         gathered = time.perf_counter()
-        variables = {"action": req.action, "actor": req.actor, "tone": req.tone, "audience": req.audience}
+        variables = {
+            "action": req.action,
+            "actor": req.actor,
+            "tone": req.tone,
+            "audience": req.audience,
+            "outcomes": [o.as_variables() for o in req.outcomes],
+        }
         prompt, max_tokens = build_prompt(
             self.model,
             "narrate",
