@@ -21,11 +21,20 @@ from rules.combat.errors import CombatOver, IllegalAction, NotYourTurn
 from rules.combat.events import COMBAT, JOIN, Event, Patch, Roll, fold
 from rules.combat.monsters import MonsterKit, MonsterMove, monster_kit
 from rules.combat.spells import CombatSpell, find_spell
-from rules.combat.state import BANDS, FOES, PARTY, Combatant, CombatState, distance
+from rules.combat.state import (
+    BANDS,
+    FOES,
+    PARTY,
+    STEPS,
+    Combatant,
+    CombatState,
+    band_cost,
+    distance,
+    move_cost,
+)
 from rules.sheets import Attack, CharacterSheet
 from rules.statblock import Ability, StatBlock
 
-STEPS = {"engaged": 0, "near": 1, "far": 2}
 #: Safety stop: monsters' turns played in one step before control must return (a fight of monsters that
 #: cannot hurt each other would otherwise never reach a character).
 MAX_TURNS_PER_STEP = 400
@@ -194,7 +203,7 @@ def legal_actions(state: CombatState, sources: Sources, actor: Combatant) -> lis
         out.append("rage")
     if actor.action_used and actor.resource("action_surges") > 0:
         out.append("action_surge")
-    if actor.movement >= 30 and cond.can_move(actor):
+    if actor.movement >= band_cost(actor) and cond.can_move(actor):
         out.append("move")
     out.append("end_turn")
     return out
@@ -307,7 +316,7 @@ def _check(st: _Step, actor: Combatant, d: Declared) -> None:
     if d.kind == "move":
         if d.position not in BANDS:
             raise InvalidArgument([("action.position", f"must be one of {', '.join(BANDS)}")])
-        cost = 30 * abs(STEPS[d.position] - STEPS[actor.position])
+        cost = move_cost(actor, d.position)
         if cost > actor.movement:
             raise _illegal(st, actor, f"moving to {d.position} costs {cost} ft, {actor.movement} ft left")
         if actor.has("frightened") and STEPS[d.position] < STEPS[actor.position]:
@@ -323,7 +332,7 @@ def _reach_check(st: _Step, actor: Combatant, t: Combatant, ranged: bool, reach:
         return
     if distance(actor, t) <= reach:
         return
-    cost = 30 * STEPS[actor.position] + 30 * STEPS[t.position]
+    cost = move_cost(actor, "engaged")
     if (
         t.position != "engaged"
         or cost > actor.movement
@@ -747,7 +756,7 @@ def _do_cast(st: _Step, actor: Combatant, d: Declared) -> None:
 def _move(st: _Step, cid: str, position: str) -> None:
     """Move between bands; leaving the melee line without Disengage provokes opportunity attacks."""
     c = st.c(cid)
-    cost = 30 * abs(STEPS[position] - STEPS[c.position])
+    cost = move_cost(c, position)
     if c.position == "engaged" and position != "engaged" and not c.disengaged:
         for e in st.state.enemies_of(c):
             if e.position == "engaged" and cond.can_act(e) and not e.reaction_used and not st.c(cid).down:
@@ -1288,7 +1297,7 @@ def _monster_turn(st: _Step, m: Combatant) -> None:
         return
     move, targets, needs_close = plan
     if needs_close and m.position != "engaged":
-        if 30 * STEPS[m.position] > m.movement:
+        if move_cost(m, "engaged") > m.movement:
             st.emit(
                 "dash",
                 m.id,
@@ -1296,7 +1305,7 @@ def _monster_turn(st: _Step, m: Combatant) -> None:
                 f"{m.name} dashes toward the fight",
                 patches=[Patch(m.id, "movement", m.movement + m.speed)],
             )
-            _move(st, m.id, "near" if 30 * STEPS[m.position] > st.c(m.id).movement else "engaged")
+            _move(st, m.id, "near" if move_cost(st.c(m.id), "engaged") > st.c(m.id).movement else "engaged")
             return
         _move(st, m.id, "engaged")
     if targets and st.state.active:

@@ -6,9 +6,9 @@ Anything else (Change Shape, Teleport, summoning...) is reported as unsupported 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from rules.statblock import Action, Damage, StatBlock
+from rules.statblock import Ability, Action, Damage, SaveDC, StatBlock
 
 _CONDITION = re.compile(
     r"\b(?:is|be|becomes?|being|falls?)\s+(?:knocked\s+)?"
@@ -74,7 +74,21 @@ def _conditions(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(m.group(1) for m in _CONDITION.finditer(text)))
 
 
+_DC = re.compile(r"DC (\d+) (Strength|Dexterity|Constitution|Intelligence|Wisdom|Charisma) saving throw")
+
+
+def _save_of(a: Action) -> SaveDC | None:
+    """The action's save, from the data or else from its text ("DC 11 Strength saving throw")."""
+    if a.save is not None:
+        return a.save
+    m = _DC.search(a.description)
+    if not m:
+        return None
+    return SaveDC(int(m.group(1)), Ability(m.group(2)[:3].lower()), "half as much" in a.description)
+
+
 def _single(a: Action) -> MonsterMove | str:
+    a = replace(a, save=_save_of(a))
     damage = a.damage or (a.damage_options[0] if a.damage_options else ())
     conditions = _conditions(a.description)
     recharge = a.usage.min_roll if a.usage and a.usage.kind == "recharge on roll" else 0

@@ -138,3 +138,16 @@ class CombatState:
 
     def allies_of(self, c: Combatant) -> list[Combatant]:
         return [x for x in self.side(c.side) if x.id != c.id]
+
+
+STEPS: dict[str, int] = {"engaged": 0, "near": 1, "far": 2}
+
+
+def band_cost(c: Combatant) -> int:
+    """Feet of movement one band costs: 30, or the whole speed of a slower creature (a gnome's 25 ft still
+    carries it one band a turn)."""
+    return min(30, max(5, c.speed))
+
+
+def move_cost(c: Combatant, to: str) -> int:
+    return abs(STEPS[to] - STEPS[c.position]) * band_cost(c)

@@ -12,7 +12,7 @@ from rules.combat.actions import Declared
 from rules.combat.build import Sources
 from rules.combat.monsters import AREA_TARGETS, MonsterKit, MonsterMove
 from rules.combat.spells import combat_spells
-from rules.combat.state import Combatant, CombatState, distance
+from rules.combat.state import Combatant, CombatState, band_cost, distance, move_cost
 from rules.sheets import CharacterSheet
 
 Plan = tuple[MonsterMove, list[str], bool]  # move, targets, needs to close to melee first
@@ -153,11 +153,11 @@ def autopilot(state: CombatState, sources: Sources, actor: Combatant) -> Declare
     melee = [a for a in sheet.attacks if not a.ranged and a.index != "unarmed-strike"]
     ranged = [a for a in sheet.attacks if a.ranged]
     n = sheet.attacks_per_action
-    if line and melee and (actor.position == "engaged" or actor.movement >= 30 * _STEP[actor.position]):
+    if line and melee and (actor.position == "engaged" or actor.movement >= move_cost(actor, "engaged")):
         return Declared(actor.id, "attack", (line[0].id,) * n, weapon=melee[0].index, end_turn=True)
     if ranged and distance(actor, target) <= ranged[0].long_range:
         return Declared(actor.id, "attack", (target.id,) * n, weapon=ranged[0].index, end_turn=True)
-    if actor.movement >= 30 and actor.position != "engaged":
+    if actor.movement >= band_cost(actor) and actor.position != "engaged":
         return Declared(actor.id, "move", position="engaged" if _STEP[actor.position] == 1 else "near")
     return Declared(actor.id, "dodge", end_turn=True)
 

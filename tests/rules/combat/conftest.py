@@ -37,3 +37,25 @@ def make_fight(
         people.append(from_statblock(cid, f"{block.name} {i + 1}", block, block.hit_points))
     state, events = start_combat(combat_id, seed, people, sources)
     return state, events, sources
+
+
+def set_turn(state: CombatState, cid: str, **changes: object) -> CombatState:
+    """The same fight with ``cid`` at the start of its turn (and any field changes): a test fixture."""
+    from dataclasses import replace
+
+    c = state.combatants[cid]
+    base: dict[str, object] = {
+        "action_used": False,
+        "bonus_used": False,
+        "movement": c.speed,
+        "attacks_left": 0,
+    }
+    fresh = replace(c, **{**base, **changes})  # type: ignore[arg-type]
+    people = {**state.combatants, cid: fresh}
+    return replace(state, turn=state.order.index(cid), combatants=people)
+
+
+def patch(state: CombatState, cid: str, **changes: object) -> CombatState:
+    from dataclasses import replace
+
+    return replace(state, combatants={**state.combatants, cid: replace(state.combatants[cid], **changes)})  # type: ignore[arg-type]
