@@ -27,6 +27,7 @@ class NarrationRequest:
     seed: int = 0
     audience: str = "player"
     tone: str = ""
+    input_screened: bool = False
 
 
 @dataclass(frozen=True, slots=True)

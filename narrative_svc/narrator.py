@@ -80,9 +80,9 @@ class Narrator:
         """The narration stream: text chunks, then a final chunk with provenance and the finish reason."""
         started = time.perf_counter()
         screening = Screening(self.moderator, self.memory, req.campaign_id)
-        _, (retrieved, retrieval_s) = await asyncio.gather(
-            screening.check_input(req.action, "action"), self._timed_context(req)
-        )
+        # A caller that screened the action already (the gateway, in a turn) says so: one decision per input.
+        screen_input = asyncio.sleep(0) if req.input_screened else screening.check_input(req.action, "action")
+        _, (retrieved, retrieval_s) = await asyncio.gather(screen_input, self._timed_context(req))
         gathered = time.perf_counter()
         variables = {"action": req.action, "actor": req.actor, "tone": req.tone, "audience": req.audience}
         prompt, max_tokens = build_prompt(

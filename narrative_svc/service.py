@@ -117,6 +117,7 @@ class NarrativeServicer(narrative_pb2_grpc.NarrativeServiceServicer):
             seed=request.seed,
             audience=_audience(request.audience),
             tone=request.tone.strip(),
+            input_screened=request.input_screened,
         )
         # Closed explicitly when the call ends early, so the model request stops with it.
         async with contextlib.aclosing(self.narrator.narrate(domain)) as chunks:
