@@ -202,6 +202,7 @@ def build_spec(
         mod,
         context_budget=settings.narrative_context_budget,
         record_events=settings.narrative_record_events,
+        continuity_guard=settings.narrative_continuity_guard,
     )
     servicer = NarrativeServicer(
         narrator,
