@@ -81,7 +81,15 @@ def rich_status(exc: BaseException, request_id: str) -> status_pb2.Status:
         elif isinstance(exc, errors.ResourceExhausted) and exc.retry_after_s is not None:
             details.append(error_details_pb2.RetryInfo(retry_delay=_duration(exc.retry_after_s)))
         elif isinstance(exc, errors.NotFound | errors.AlreadyExists):
-            details.append(error_details_pb2.ResourceInfo(resource_type=exc.resource, resource_name=exc.name))
+            details.append(
+                error_details_pb2.ResourceInfo(
+                    resource_type=exc.resource,
+                    resource_name=exc.name,
+                    description=f"named by {exc.field}"
+                    if isinstance(exc, errors.NotFound) and exc.field
+                    else "",
+                )
+            )
     else:
         message = f"internal error (request id {request_id})" if request_id else "internal error"
     if request_id:

@@ -88,7 +88,13 @@ class Narrator:
         screen_input = asyncio.sleep(0) if req.input_screened else screening.check_input(req.action, "action")
         _, (retrieved, retrieval_s) = await asyncio.gather(screen_input, self._timed_context(req))
         gathered = time.perf_counter()
-        variables = {"action": req.action, "actor": req.actor, "tone": req.tone, "audience": req.audience}
+        variables = {
+            "action": req.action,
+            "actor": req.actor,
+            "tone": req.tone,
+            "audience": req.audience,
+            "outcomes": [o.as_variables() for o in req.outcomes],
+        }
         prompt, max_tokens = build_prompt(
             self.model,
             "narrate",

@@ -457,3 +457,23 @@ COMMIT;
 
 GO
 
+BEGIN TRANSACTION;
+
+-- Running upgrade 0001 -> 0002
+
+ALTER TABLE characters ADD sheet_json NVARCHAR(max) NULL CONSTRAINT ck_characters_sheet_json_is_json CHECK (ISJSON(sheet_json) = 1);
+
+GO
+
+ALTER TABLE character_states ADD live NVARCHAR(max) NULL CONSTRAINT ck_character_states_live_is_json CHECK (ISJSON(live) = 1);
+
+GO
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
+GO
+
+COMMIT;
+
+GO
+

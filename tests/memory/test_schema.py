@@ -41,7 +41,7 @@ def test_migrations_create_exactly_the_model_schema(db: Database) -> None:
 def test_upgrade_is_idempotent_and_recorded(db: Database) -> None:
     db.upgrade()
     with db.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
 
 
 def test_mssql_rendering_is_fresh() -> None:
