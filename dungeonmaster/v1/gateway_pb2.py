@@ -30,7 +30,7 @@ from dungeonmaster.v1 import npc_pb2 as dungeonmaster_dot_v1_dot_npc__pb2
 from dungeonmaster.v1 import visual_pb2 as dungeonmaster_dot_v1_dot_visual__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64ungeonmaster/v1/gateway.proto\x12\x10\x64ungeonmaster.v1\x1a\x1d\x64ungeonmaster/v1/common.proto\x1a dungeonmaster/v1/encounter.proto\x1a\x1b\x64ungeonmaster/v1/item.proto\x1a\x1d\x64ungeonmaster/v1/memory.proto\x1a\x1a\x64ungeonmaster/v1/npc.proto\x1a\x1d\x64ungeonmaster/v1/visual.proto\"\xde\x01\n\x0fPlayTurnRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07turn_id\x18\x03 \x01(\t\x12\r\n\x05input\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x15\n\rcharacter_ids\x18\x06 \x03(\t\x12&\n\x05party\x18\x07 \x01(\x0b\x32\x17.dungeonmaster.v1.Party\x12\x12\n\nwant_image\x18\x08 \x01(\x08\x12\x0c\n\x04seed\x18\t \x01(\x03\x12\x12\n\nmax_tokens\x18\n \x01(\x05\"-\n\x0eNarrationChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\"@\n\x0e\x45ncounterEvent\x12.\n\tencounter\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.Encounter\"D\n\x08NpcEvent\x12\"\n\x03npc\x18\x01 \x01(\x0b\x32\x15.dungeonmaster.v1.Npc\x12\x14\n\x0c\x63haracter_id\x18\x02 \x01(\t\"6\n\tItemEvent\x12)\n\x04item\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.MagicItem\"D\n\nImageEvent\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12&\n\x05image\x18\x02 \x01(\x0b\x32\x17.dungeonmaster.v1.Image\"X\n\x10StateChangeEvent\x12/\n\x05state\x18\x01 \x01(\x0b\x32 .dungeonmaster.v1.CharacterState\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"2\n\x0cWarningEvent\x12\x11\n\tcomponent\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xc0\x02\n\rTurnDoneEvent\x12\x19\n\x11\x63ompletion_tokens\x18\x01 \x01(\x05\x12\x15\n\rprompt_tokens\x18\x02 \x01(\x05\x12\x42\n\ntimings_ms\x18\x03 \x03(\x0b\x32..dungeonmaster.v1.TurnDoneEvent.TimingsMsEntry\x12\x1a\n\x12recorded_event_ids\x18\x04 \x03(\t\x12\x10\n\x08replayed\x18\x05 \x01(\x08\x12.\n\x04info\x18\x06 \x01(\x0b\x32 .dungeonmaster.v1.GenerationInfo\x12\x14\n\x0cplan_reasons\x18\x07 \x03(\t\x12\x13\n\x0bplan_source\x18\x08 \x01(\t\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"T\n\x10TurnContextEvent\x12.\n\x06pieces\x18\x01 \x03(\x0b\x32\x1e.dungeonmaster.v1.ContextPiece\x12\x10\n\x08\x64\x65graded\x18\x02 \x01(\x08\"\xf9\x03\n\x10PlayTurnResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x05\x12\x35\n\tnarration\x18\x02 \x01(\x0b\x32 .dungeonmaster.v1.NarrationChunkH\x00\x12\x35\n\tencounter\x18\x03 \x01(\x0b\x32 .dungeonmaster.v1.EncounterEventH\x00\x12)\n\x03npc\x18\x04 \x01(\x0b\x32\x1a.dungeonmaster.v1.NpcEventH\x00\x12+\n\x04item\x18\x05 \x01(\x0b\x32\x1b.dungeonmaster.v1.ItemEventH\x00\x12-\n\x05image\x18\x06 \x01(\x0b\x32\x1c.dungeonmaster.v1.ImageEventH\x00\x12:\n\x0cstate_change\x18\x07 \x01(\x0b\x32\".dungeonmaster.v1.StateChangeEventH\x00\x12\x31\n\x07warning\x18\x08 \x01(\x0b\x32\x1e.dungeonmaster.v1.WarningEventH\x00\x12/\n\x04\x64one\x18\t \x01(\x0b\x32\x1f.dungeonmaster.v1.TurnDoneEventH\x00\x12\x35\n\x07\x63ontext\x18\n \x01(\x0b\x32\".dungeonmaster.v1.TurnContextEventH\x00\x42\x07\n\x05\x65vent\"\x81\x02\n\x14GenerateSceneRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x10\n\x08world_id\x18\x02 \x01(\t\x12\x10\n\x08location\x18\x03 \x01(\t\x12\x11\n\tnpc_count\x18\x04 \x01(\x05\x12\x12\n\nitem_count\x18\x05 \x01(\x05\x12\x11\n\tencounter\x18\x06 \x01(\x08\x12&\n\x05party\x18\x07 \x01(\x0b\x32\x17.dungeonmaster.v1.Party\x12\x30\n\ndifficulty\x18\x08 \x01(\x0e\x32\x1c.dungeonmaster.v1.Difficulty\x12\x0e\n\x06images\x18\t \x01(\x08\x12\x0c\n\x04seed\x18\n \x01(\x03\"\xf3\x01\n\x15GenerateSceneResponse\x12#\n\x04npcs\x18\x01 \x03(\x0b\x32\x15.dungeonmaster.v1.Npc\x12*\n\x05items\x18\x02 \x03(\x0b\x32\x1b.dungeonmaster.v1.MagicItem\x12.\n\tencounter\x18\x03 \x01(\x0b\x32\x1b.dungeonmaster.v1.Encounter\x12\'\n\x06images\x18\x04 \x03(\x0b\x32\x17.dungeonmaster.v1.Image\x12\x30\n\x08warnings\x18\x05 \x03(\x0b\x32\x1e.dungeonmaster.v1.WarningEvent\"\x12\n\x10GetStatusRequest\"a\n\rServiceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07serving\x18\x03 \x01(\x08\x12\x10\n\x08required\x18\x04 \x01(\x08\x12\x0e\n\x06reason\x18\x05 \x01(\t\"i\n\x11GetStatusResponse\x12\x0f\n\x07serving\x18\x01 \x01(\x08\x12\x31\n\x08services\x18\x02 \x03(\x0b\x32\x1f.dungeonmaster.v1.ServiceStatus\x12\x10\n\x08\x64\x65graded\x18\x03 \x03(\t2\xa0\x02\n\x11GameMasterService\x12S\n\x08PlayTurn\x12!.dungeonmaster.v1.PlayTurnRequest\x1a\".dungeonmaster.v1.PlayTurnResponse0\x01\x12`\n\rGenerateScene\x12&.dungeonmaster.v1.GenerateSceneRequest\x1a\'.dungeonmaster.v1.GenerateSceneResponse\x12T\n\tGetStatus\x12\".dungeonmaster.v1.GetStatusRequest\x1a#.dungeonmaster.v1.GetStatusResponseB\x13\xaa\x02\x10\x44ungeonMaster.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64ungeonmaster/v1/gateway.proto\x12\x10\x64ungeonmaster.v1\x1a\x1d\x64ungeonmaster/v1/common.proto\x1a dungeonmaster/v1/encounter.proto\x1a\x1b\x64ungeonmaster/v1/item.proto\x1a\x1d\x64ungeonmaster/v1/memory.proto\x1a\x1a\x64ungeonmaster/v1/npc.proto\x1a\x1d\x64ungeonmaster/v1/visual.proto\"\xef\x01\n\x0fPlayTurnRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07turn_id\x18\x03 \x01(\t\x12\r\n\x05input\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x15\n\rcharacter_ids\x18\x06 \x03(\t\x12&\n\x05party\x18\x07 \x01(\x0b\x32\x17.dungeonmaster.v1.Party\x12\x12\n\nwant_image\x18\x08 \x01(\x08\x12\x0c\n\x04seed\x18\t \x01(\x03\x12\x12\n\nmax_tokens\x18\n \x01(\x05\x12\x0f\n\x07private\x18\x0c \x01(\x08\"-\n\x0eNarrationChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\"@\n\x0e\x45ncounterEvent\x12.\n\tencounter\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.Encounter\"D\n\x08NpcEvent\x12\"\n\x03npc\x18\x01 \x01(\x0b\x32\x15.dungeonmaster.v1.Npc\x12\x14\n\x0c\x63haracter_id\x18\x02 \x01(\t\"6\n\tItemEvent\x12)\n\x04item\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.MagicItem\"D\n\nImageEvent\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12&\n\x05image\x18\x02 \x01(\x0b\x32\x17.dungeonmaster.v1.Image\"X\n\x10StateChangeEvent\x12/\n\x05state\x18\x01 \x01(\x0b\x32 .dungeonmaster.v1.CharacterState\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"2\n\x0cWarningEvent\x12\x11\n\tcomponent\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xc0\x02\n\rTurnDoneEvent\x12\x19\n\x11\x63ompletion_tokens\x18\x01 \x01(\x05\x12\x15\n\rprompt_tokens\x18\x02 \x01(\x05\x12\x42\n\ntimings_ms\x18\x03 \x03(\x0b\x32..dungeonmaster.v1.TurnDoneEvent.TimingsMsEntry\x12\x1a\n\x12recorded_event_ids\x18\x04 \x03(\t\x12\x10\n\x08replayed\x18\x05 \x01(\x08\x12.\n\x04info\x18\x06 \x01(\x0b\x32 .dungeonmaster.v1.GenerationInfo\x12\x14\n\x0cplan_reasons\x18\x07 \x03(\t\x12\x13\n\x0bplan_source\x18\x08 \x01(\t\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"T\n\x10TurnContextEvent\x12.\n\x06pieces\x18\x01 \x03(\x0b\x32\x1e.dungeonmaster.v1.ContextPiece\x12\x10\n\x08\x64\x65graded\x18\x02 \x01(\x08\"\xf9\x03\n\x10PlayTurnResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x05\x12\x35\n\tnarration\x18\x02 \x01(\x0b\x32 .dungeonmaster.v1.NarrationChunkH\x00\x12\x35\n\tencounter\x18\x03 \x01(\x0b\x32 .dungeonmaster.v1.EncounterEventH\x00\x12)\n\x03npc\x18\x04 \x01(\x0b\x32\x1a.dungeonmaster.v1.NpcEventH\x00\x12+\n\x04item\x18\x05 \x01(\x0b\x32\x1b.dungeonmaster.v1.ItemEventH\x00\x12-\n\x05image\x18\x06 \x01(\x0b\x32\x1c.dungeonmaster.v1.ImageEventH\x00\x12:\n\x0cstate_change\x18\x07 \x01(\x0b\x32\".dungeonmaster.v1.StateChangeEventH\x00\x12\x31\n\x07warning\x18\x08 \x01(\x0b\x32\x1e.dungeonmaster.v1.WarningEventH\x00\x12/\n\x04\x64one\x18\t \x01(\x0b\x32\x1f.dungeonmaster.v1.TurnDoneEventH\x00\x12\x35\n\x07\x63ontext\x18\n \x01(\x0b\x32\".dungeonmaster.v1.TurnContextEventH\x00\x42\x07\n\x05\x65vent\"\x81\x02\n\x14GenerateSceneRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x10\n\x08world_id\x18\x02 \x01(\t\x12\x10\n\x08location\x18\x03 \x01(\t\x12\x11\n\tnpc_count\x18\x04 \x01(\x05\x12\x12\n\nitem_count\x18\x05 \x01(\x05\x12\x11\n\tencounter\x18\x06 \x01(\x08\x12&\n\x05party\x18\x07 \x01(\x0b\x32\x17.dungeonmaster.v1.Party\x12\x30\n\ndifficulty\x18\x08 \x01(\x0e\x32\x1c.dungeonmaster.v1.Difficulty\x12\x0e\n\x06images\x18\t \x01(\x08\x12\x0c\n\x04seed\x18\n \x01(\x03\"\xf3\x01\n\x15GenerateSceneResponse\x12#\n\x04npcs\x18\x01 \x03(\x0b\x32\x15.dungeonmaster.v1.Npc\x12*\n\x05items\x18\x02 \x03(\x0b\x32\x1b.dungeonmaster.v1.MagicItem\x12.\n\tencounter\x18\x03 \x01(\x0b\x32\x1b.dungeonmaster.v1.Encounter\x12\'\n\x06images\x18\x04 \x03(\x0b\x32\x17.dungeonmaster.v1.Image\x12\x30\n\x08warnings\x18\x05 \x03(\x0b\x32\x1e.dungeonmaster.v1.WarningEvent\"\x12\n\x10GetStatusRequest\"a\n\rServiceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07serving\x18\x03 \x01(\x08\x12\x10\n\x08required\x18\x04 \x01(\x08\x12\x0e\n\x06reason\x18\x05 \x01(\t\"i\n\x11GetStatusResponse\x12\x0f\n\x07serving\x18\x01 \x01(\x08\x12\x31\n\x08services\x18\x02 \x03(\x0b\x32\x1f.dungeonmaster.v1.ServiceStatus\x12\x10\n\x08\x64\x65graded\x18\x03 \x03(\t\"C\n\x14WatchCampaignRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_event_id\x18\x02 \x01(\t\"\x89\x01\n\x15WatchCampaignResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12(\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x17.dungeonmaster.v1.EventH\x00\x12,\n\x04live\x18\x03 \x01(\x0b\x32\x1c.dungeonmaster.v1.LiveUpdateH\x00\x42\x06\n\x04item2\x84\x03\n\x11GameMasterService\x12S\n\x08PlayTurn\x12!.dungeonmaster.v1.PlayTurnRequest\x1a\".dungeonmaster.v1.PlayTurnResponse0\x01\x12`\n\rGenerateScene\x12&.dungeonmaster.v1.GenerateSceneRequest\x1a\'.dungeonmaster.v1.GenerateSceneResponse\x12T\n\tGetStatus\x12\".dungeonmaster.v1.GetStatusRequest\x1a#.dungeonmaster.v1.GetStatusResponse\x12\x62\n\rWatchCampaign\x12&.dungeonmaster.v1.WatchCampaignRequest\x1a\'.dungeonmaster.v1.WatchCampaignResponse0\x01\x42\x13\xaa\x02\x10\x44ungeonMaster.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,39 +41,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TURNDONEEVENT_TIMINGSMSENTRY']._loaded_options = None
   _globals['_TURNDONEEVENT_TIMINGSMSENTRY']._serialized_options = b'8\001'
   _globals['_PLAYTURNREQUEST']._serialized_start=237
-  _globals['_PLAYTURNREQUEST']._serialized_end=459
-  _globals['_NARRATIONCHUNK']._serialized_start=461
-  _globals['_NARRATIONCHUNK']._serialized_end=506
-  _globals['_ENCOUNTEREVENT']._serialized_start=508
-  _globals['_ENCOUNTEREVENT']._serialized_end=572
-  _globals['_NPCEVENT']._serialized_start=574
-  _globals['_NPCEVENT']._serialized_end=642
-  _globals['_ITEMEVENT']._serialized_start=644
-  _globals['_ITEMEVENT']._serialized_end=698
-  _globals['_IMAGEEVENT']._serialized_start=700
-  _globals['_IMAGEEVENT']._serialized_end=768
-  _globals['_STATECHANGEEVENT']._serialized_start=770
-  _globals['_STATECHANGEEVENT']._serialized_end=858
-  _globals['_WARNINGEVENT']._serialized_start=860
-  _globals['_WARNINGEVENT']._serialized_end=910
-  _globals['_TURNDONEEVENT']._serialized_start=913
-  _globals['_TURNDONEEVENT']._serialized_end=1233
-  _globals['_TURNDONEEVENT_TIMINGSMSENTRY']._serialized_start=1185
-  _globals['_TURNDONEEVENT_TIMINGSMSENTRY']._serialized_end=1233
-  _globals['_TURNCONTEXTEVENT']._serialized_start=1235
-  _globals['_TURNCONTEXTEVENT']._serialized_end=1319
-  _globals['_PLAYTURNRESPONSE']._serialized_start=1322
-  _globals['_PLAYTURNRESPONSE']._serialized_end=1827
-  _globals['_GENERATESCENEREQUEST']._serialized_start=1830
-  _globals['_GENERATESCENEREQUEST']._serialized_end=2087
-  _globals['_GENERATESCENERESPONSE']._serialized_start=2090
-  _globals['_GENERATESCENERESPONSE']._serialized_end=2333
-  _globals['_GETSTATUSREQUEST']._serialized_start=2335
-  _globals['_GETSTATUSREQUEST']._serialized_end=2353
-  _globals['_SERVICESTATUS']._serialized_start=2355
-  _globals['_SERVICESTATUS']._serialized_end=2452
-  _globals['_GETSTATUSRESPONSE']._serialized_start=2454
-  _globals['_GETSTATUSRESPONSE']._serialized_end=2559
-  _globals['_GAMEMASTERSERVICE']._serialized_start=2562
-  _globals['_GAMEMASTERSERVICE']._serialized_end=2850
+  _globals['_PLAYTURNREQUEST']._serialized_end=476
+  _globals['_NARRATIONCHUNK']._serialized_start=478
+  _globals['_NARRATIONCHUNK']._serialized_end=523
+  _globals['_ENCOUNTEREVENT']._serialized_start=525
+  _globals['_ENCOUNTEREVENT']._serialized_end=589
+  _globals['_NPCEVENT']._serialized_start=591
+  _globals['_NPCEVENT']._serialized_end=659
+  _globals['_ITEMEVENT']._serialized_start=661
+  _globals['_ITEMEVENT']._serialized_end=715
+  _globals['_IMAGEEVENT']._serialized_start=717
+  _globals['_IMAGEEVENT']._serialized_end=785
+  _globals['_STATECHANGEEVENT']._serialized_start=787
+  _globals['_STATECHANGEEVENT']._serialized_end=875
+  _globals['_WARNINGEVENT']._serialized_start=877
+  _globals['_WARNINGEVENT']._serialized_end=927
+  _globals['_TURNDONEEVENT']._serialized_start=930
+  _globals['_TURNDONEEVENT']._serialized_end=1250
+  _globals['_TURNDONEEVENT_TIMINGSMSENTRY']._serialized_start=1202
+  _globals['_TURNDONEEVENT_TIMINGSMSENTRY']._serialized_end=1250
+  _globals['_TURNCONTEXTEVENT']._serialized_start=1252
+  _globals['_TURNCONTEXTEVENT']._serialized_end=1336
+  _globals['_PLAYTURNRESPONSE']._serialized_start=1339
+  _globals['_PLAYTURNRESPONSE']._serialized_end=1844
+  _globals['_GENERATESCENEREQUEST']._serialized_start=1847
+  _globals['_GENERATESCENEREQUEST']._serialized_end=2104
+  _globals['_GENERATESCENERESPONSE']._serialized_start=2107
+  _globals['_GENERATESCENERESPONSE']._serialized_end=2350
+  _globals['_GETSTATUSREQUEST']._serialized_start=2352
+  _globals['_GETSTATUSREQUEST']._serialized_end=2370
+  _globals['_SERVICESTATUS']._serialized_start=2372
+  _globals['_SERVICESTATUS']._serialized_end=2469
+  _globals['_GETSTATUSRESPONSE']._serialized_start=2471
+  _globals['_GETSTATUSRESPONSE']._serialized_end=2576
+  _globals['_WATCHCAMPAIGNREQUEST']._serialized_start=2578
+  _globals['_WATCHCAMPAIGNREQUEST']._serialized_end=2645
+  _globals['_WATCHCAMPAIGNRESPONSE']._serialized_start=2648
+  _globals['_WATCHCAMPAIGNRESPONSE']._serialized_end=2785
+  _globals['_GAMEMASTERSERVICE']._serialized_start=2788
+  _globals['_GAMEMASTERSERVICE']._serialized_end=3176
 # @@protoc_insertion_point(module_scope)
