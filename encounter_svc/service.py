@@ -11,7 +11,7 @@ from encounter_svc import convert
 from encounter_svc.builder import MAX_CREATURES_LIMIT, MAX_GROUP_COUNT, CreatureRef, explain
 from encounter_svc.encounters import Encounters, GenerateSpec
 from encounter_svc.models import PartyMember
-from mesh.errors import InvalidArgument, Violations
+from mesh.errors import InvalidArgument, Unimplemented, Violations
 from mesh.health import Readiness
 from mesh.server import ServiceSpec
 from mesh.settings import Settings
@@ -216,6 +216,11 @@ class EncounterServicer(encounter_pb2_grpc.EncounterServiceServicer):
     ) -> encounter_pb2.RollDiceResponse:
         outcome, seed = self.encounters.roll(request.notation, request.seed, field="notation")
         return encounter_pb2.RollDiceResponse(total=outcome.total, detail=outcome.detail, seed=seed)
+
+    async def ResolveCheck(
+        self, request: encounter_pb2.ResolveCheckRequest, context: grpc.aio.ServicerContext
+    ) -> encounter_pb2.ResolveCheckResponse:
+        raise Unimplemented("ResolveCheck is not served by this version yet")
 
 
 def build_spec(settings: Settings, *, model: TextModel | None = None) -> ServiceSpec:

@@ -118,10 +118,12 @@ POLICIES: dict[str, Policy] = {
     "EncounterService/GetMonster": Policy(audience_field="audience"),
     "EncounterService/ListMonsters": Policy(audience_field="audience"),
     "EncounterService/RollDice": READ,
+    "EncounterService/ResolveCheck": _camp("required", owner="character", owner_field="character_id"),
     # npc
     "NpcService/GenerateNpc": _camp("optional", STAFF),
     "NpcService/BuildCreature": STAFF_ONLY,
     "NpcService/GetNpcOptions": READ,
+    "NpcService/BuildCharacter": _camp("optional"),
     # item
     "ItemService/GenerateItem": STAFF_ONLY,
     "ItemService/AppraiseItem": READ,

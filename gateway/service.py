@@ -134,7 +134,7 @@ class GameMasterService(gateway_pb2_grpc.GameMasterServiceServicer):
     async def _admit(self, context: grpc.aio.ServicerContext, method: str, request: Any) -> Principal:
         """Gate a composite call; binds the caller's verified identity and deadline for the downstream calls."""
         try:
-            principal = self.gate.authenticate(context.invocation_metadata())
+            principal = self.gate.authenticate(context.invocation_metadata(), context.peer())
         except Unauthenticated as exc:
             await abort_unauthenticated(context, exc)
             raise
@@ -284,4 +284,5 @@ def build_spec(settings: Settings) -> ServiceSpec:
         extra_reflection=[n for n in module_service_names() if n not in required],
         health_details=_log_readiness,
         server_credentials=server_credentials(settings),
+        max_request_bytes=settings.gateway_max_request_bytes,
     )

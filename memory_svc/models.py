@@ -126,6 +126,8 @@ class Character(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     #: Key id of the player seat controlling the character; NULL: only the DM role acts for it.
     owner: Mapped[str | None] = mapped_column(Unicode(KEY_ID_LEN), nullable=True, index=True)
+    #: A player character's sheet (``rules.sheets.CharacterSheet.to_json``), validated before it is stored.
+    sheet: Mapped[dict[str, Any] | None] = mapped_column("sheet_json", JsonDocument(dict), nullable=True)
 
 
 class CharacterState(Base):
@@ -148,6 +150,8 @@ class CharacterState(Base):
     location_id: Mapped[int | None] = _fk("locations.id", nullable=True)
     notes: Mapped[str] = mapped_column(Unicode(DESCRIPTION_LEN), default="")
     request_id: Mapped[str | None] = mapped_column(Unicode(REQUEST_ID_LEN), nullable=True, index=True)
+    #: A player character's live numbers beyond hit points and conditions (hit dice, slots, XP...).
+    live: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument(dict), nullable=True)
     valid_from: Mapped[datetime] = mapped_column(
         Timestamp, server_default=FetchedValue(), server_onupdate=FetchedValue()
     )
@@ -174,6 +178,7 @@ character_states_history = Table(
     Column("request_id", Unicode(REQUEST_ID_LEN), nullable=True, index=True),
     Column("valid_from", Timestamp, nullable=False),
     Column("valid_to", Timestamp, nullable=False),
+    Column("live", JsonDocument(dict), nullable=True),
     Index(None, "character_id", "valid_to", "valid_from"),
 )
 

@@ -18,7 +18,17 @@ import grpc
 from google.protobuf import json_format, timestamp_pb2
 
 from dungeonmaster.v1 import memory_pb2, memory_pb2_grpc
-from memory_svc import assets, campaign_log, catalog, characters, ingest, lore_entries, reindex, seats
+from memory_svc import (
+    assets,
+    campaign_log,
+    catalog,
+    characters,
+    ingest,
+    lore_entries,
+    reindex,
+    seats,
+    sheets,
+)
 from memory_svc.columns import dumps, parse_json_object
 from memory_svc.kinds import Audience
 from memory_svc.live import LiveHub
@@ -122,6 +132,7 @@ def character_pb(c: Character, who: Audience) -> memory_pb2.Character:
         tags=list(c.tags),
         create_time=ts(c.created_at),
         owner=c.owner or "",
+        sheet_json=sheets.sheet_text(c.sheet),
     )
     if c.stat_block:
         json_format.ParseDict(c.stat_block, out.stat_block, ignore_unknown_fields=True)
@@ -129,6 +140,7 @@ def character_pb(c: Character, who: Audience) -> memory_pb2.Character:
 
 
 def state_pb(s: characters.StateView) -> memory_pb2.CharacterState:
+    live = s.live or {}
     return memory_pb2.CharacterState(
         character_id=str(s.character_id),
         hit_points=s.hit_points,
@@ -140,6 +152,15 @@ def state_pb(s: characters.StateView) -> memory_pb2.CharacterState:
         notes=s.notes,
         valid_from=ts(s.valid_from),
         valid_to=ts(s.valid_to),
+        hit_dice_left=int(live.get("hit_dice", 0)),
+        slots_used=[int(n) for n in live.get("slots_used", [])],
+        resources_used={str(k): int(n) for k, n in live.get("resources_used", {}).items()},
+        exhaustion=int(live.get("exhaustion", 0)),
+        xp=int(live.get("xp", 0)),
+        death_successes=int(live.get("death_successes", 0)),
+        death_failures=int(live.get("death_failures", 0)),
+        stable=bool(live.get("stable", False)),
+        dead=bool(live.get("dead", False)),
     )
 
 
@@ -257,6 +278,17 @@ def state_input(s: memory_pb2.CharacterState) -> characters.StateInput:
         inventory=tuple(s.inventory),
         location_id=s.location_id,
         notes=s.notes,
+        live={
+            "hit_dice": s.hit_dice_left,
+            "slots_used": list(s.slots_used),
+            "resources_used": dict(s.resources_used),
+            "exhaustion": s.exhaustion,
+            "xp": s.xp,
+            "death_successes": s.death_successes,
+            "death_failures": s.death_failures,
+            "stable": s.stable,
+            "dead": s.dead,
+        },
     )
 
 
@@ -370,6 +402,7 @@ class MemoryServicer(TableRpcs, memory_pb2_grpc.MemoryServiceServicer):
             ),
             tags=tuple(c.tags),
             owner=c.owner,
+            sheet_json=c.sheet_json,
         )
         initial = state_input(request.initial_state) if request.HasField("initial_state") else None
         created = await off_loop(characters.create_character, self.db, request.campaign_id, data, initial)
@@ -378,7 +411,7 @@ class MemoryServicer(TableRpcs, memory_pb2_grpc.MemoryServiceServicer):
     async def GetCharacter(
         self, request: memory_pb2.GetCharacterRequest, ctx: Any
     ) -> memory_pb2.GetCharacterResponse:
-        c = await off_loop(characters.get_character, self.db, request.character_id)
+        c = await off_loop(characters.get_character, self.db, request.character_id, request.campaign_id)
         return memory_pb2.GetCharacterResponse(character=character_pb(c, audience(request.audience)))
 
     async def ListCharacters(
@@ -407,6 +440,7 @@ class MemoryServicer(TableRpcs, memory_pb2_grpc.MemoryServiceServicer):
             request.character_id,
             state_input(request.state),
             request.request_id,
+            request.campaign_id,
         )
         return memory_pb2.UpdateCharacterStateResponse(state=state_pb(state))
 
@@ -415,10 +449,16 @@ class MemoryServicer(TableRpcs, memory_pb2_grpc.MemoryServiceServicer):
     ) -> memory_pb2.GetCharacterStateResponse:
         if request.HasField("as_of"):
             state = await off_loop(
-                characters.state_as_of, self.db, request.character_id, from_ts(request.as_of)
+                characters.state_as_of,
+                self.db,
+                request.character_id,
+                from_ts(request.as_of),
+                request.campaign_id,
             )
         else:
-            state = await off_loop(characters.current_state, self.db, request.character_id)
+            state = await off_loop(
+                characters.current_state, self.db, request.character_id, request.campaign_id
+            )
         return memory_pb2.GetCharacterStateResponse(state=state_pb(state))
 
     # locations

@@ -25,9 +25,11 @@ from grpc_reflection.v1alpha import reflection
 
 from mesh.health import HealthMonitor, Readiness
 from mesh.interceptors import ServerInterceptor
+from mesh.limits import Limits
 from mesh.logs import configure_logging
 from mesh.metrics import MetricsServer, RpcMetrics, service_ready_gauge, start_metrics_server
 from mesh.settings import SERVICES, Settings, get_settings
+from mesh.validation import RequestGuard
 
 __all__ = ["Readiness", "RunningServer", "ServiceSpec", "run", "serve", "server_options", "start_server"]
 
@@ -63,6 +65,8 @@ class ServiceSpec:
     """Called whenever readiness changes (reason / degraded components), e.g. to surface a degraded state."""
     server_credentials: grpc.ServerCredentials | None = None
     """TLS credentials for the listening port (e.g. the gateway's public port); None = plaintext."""
+    max_request_bytes: int | None = None
+    """Largest request message any method accepts, public ones included; None = ``max_message_bytes``."""
 
 
 def server_options(settings: Settings) -> list[tuple[str, Any]]:
@@ -235,7 +239,9 @@ async def start_server(
 async def _start(
     spec: ServiceSpec, settings: Settings, *, port: int | None, metrics_port: int | None
 ) -> RunningServer:
-    interceptor = ServerInterceptor(spec.name, metrics=RpcMetrics(spec.name))
+    # Every request is decoded and checked once, in the guard, before a servicer sees it (mesh.validation).
+    guard = RequestGuard(Limits(max_request_bytes=spec.max_request_bytes or settings.max_message_bytes))
+    interceptor = ServerInterceptor(spec.name, metrics=RpcMetrics(spec.name), guard=guard)
     server = grpc.aio.server(
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,

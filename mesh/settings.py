@@ -371,6 +371,12 @@ class Settings(BaseSettings):
     gateway_max_request_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request message the gateway accepts (bytes)."
     )
+    gateway_auth_failure_rate_per_s: float = Field(
+        5.0, gt=0, description="Failed authentications per second a peer address earns back (key guessing)."
+    )
+    gateway_auth_failure_burst: int = Field(
+        50, ge=1, description="Failed authentications a peer address may make in a row before it must wait."
+    )
     gateway_default_deadline_s: float = Field(
         30.0, gt=0, description="Deadline of a call that arrives at the gateway without one (s)."
     )
@@ -592,6 +598,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "gateway_rate_per_s",
         "gateway_rate_burst",
         "gateway_max_request_bytes",
+        "gateway_auth_failure_rate_per_s",
+        "gateway_auth_failure_burst",
         "gateway_default_deadline_s",
         "gateway_max_deadline_s",
         "gateway_method_deadlines",

@@ -459,7 +459,27 @@ GO
 
 BEGIN TRANSACTION;
 
--- Running upgrade 0001 -> 0003
+-- Running upgrade 0001 -> 0002
+
+ALTER TABLE characters ADD sheet_json NVARCHAR(max) NULL CONSTRAINT ck_characters_sheet_json_is_json CHECK (ISJSON(sheet_json) = 1);
+
+GO
+
+ALTER TABLE character_states ADD live NVARCHAR(max) NULL CONSTRAINT ck_character_states_live_is_json CHECK (ISJSON(live) = 1);
+
+GO
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
+GO
+
+COMMIT;
+
+GO
+
+BEGIN TRANSACTION;
+
+-- Running upgrade 0002 -> 0003
 
 ALTER TABLE campaigns ADD last_sequence BIGINT NOT NULL DEFAULT '0';
 
@@ -512,7 +532,7 @@ CREATE INDEX ix_turn_tickets_campaign_id ON turn_tickets (campaign_id);
 
 GO
 
-UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0001';
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
 GO
 

@@ -45,6 +45,8 @@ class _EventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventKind.V
     """A change to a character's state."""
     EVENT_KIND_NOTE: _EventKind.ValueType  # 8
     """A free note."""
+    EVENT_KIND_CHECK: _EventKind.ValueType  # 9
+    """An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
 
 class EventKind(_EventKind, metaclass=_EventKindEnumTypeWrapper):
     """Kind of campaign event."""
@@ -67,6 +69,8 @@ EVENT_KIND_STATE_CHANGE: EventKind.ValueType  # 7
 """A change to a character's state."""
 EVENT_KIND_NOTE: EventKind.ValueType  # 8
 """A free note."""
+EVENT_KIND_CHECK: EventKind.ValueType  # 9
+"""An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
 Global___EventKind: _TypeAlias = EventKind  # noqa: Y015
 
 class _ContextSource:
@@ -281,6 +285,7 @@ class Character(_message.Message):
     STAT_BLOCK_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    SHEET_JSON_FIELD_NUMBER: _builtins.int
     OWNER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id."""
@@ -298,6 +303,10 @@ class Character(_message.Message):
     """Level (PCs) or 0."""
     description: _builtins.str
     """Public description."""
+    sheet_json: _builtins.str
+    """Player characters: the sheet built by the rules engine, as JSON (see CharacterSheet.sheet_json). The server
+    accepts it only when rebuilding it from its own choices gives the same numbers; empty for NPCs.
+    """
     owner: _builtins.str
     """Key id of the player whose seat controls this character; empty: only the DM role acts for it."""
     @_builtins.property
@@ -331,11 +340,12 @@ class Character(_message.Message):
         stat_block: _common_pb2.StatBlock | None = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        sheet_json: _builtins.str = ...,
         owner: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "stat_block", b"stat_block"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ancestry", b"ancestry", "campaign_id", b"campaign_id", "character_class", b"character_class", "create_time", b"create_time", "description", b"description", "id", b"id", "is_npc", b"is_npc", "level", b"level", "name", b"name", "owner", b"owner", "secrets", b"secrets", "stat_block", b"stat_block", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ancestry", b"ancestry", "campaign_id", b"campaign_id", "character_class", b"character_class", "create_time", b"create_time", "description", b"description", "id", b"id", "is_npc", b"is_npc", "level", b"level", "name", b"name", "owner", b"owner", "secrets", b"secrets", "sheet_json", b"sheet_json", "stat_block", b"stat_block", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -347,6 +357,26 @@ class CharacterState(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ResourcesUsedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CHARACTER_ID_FIELD_NUMBER: _builtins.int
     HIT_POINTS_FIELD_NUMBER: _builtins.int
     MAX_HIT_POINTS_FIELD_NUMBER: _builtins.int
@@ -357,6 +387,15 @@ class CharacterState(_message.Message):
     NOTES_FIELD_NUMBER: _builtins.int
     VALID_FROM_FIELD_NUMBER: _builtins.int
     VALID_TO_FIELD_NUMBER: _builtins.int
+    HIT_DICE_LEFT_FIELD_NUMBER: _builtins.int
+    SLOTS_USED_FIELD_NUMBER: _builtins.int
+    RESOURCES_USED_FIELD_NUMBER: _builtins.int
+    EXHAUSTION_FIELD_NUMBER: _builtins.int
+    XP_FIELD_NUMBER: _builtins.int
+    DEATH_SUCCESSES_FIELD_NUMBER: _builtins.int
+    DEATH_FAILURES_FIELD_NUMBER: _builtins.int
+    STABLE_FIELD_NUMBER: _builtins.int
+    DEAD_FIELD_NUMBER: _builtins.int
     character_id: _builtins.str
     """The character."""
     hit_points: _builtins.int
@@ -369,6 +408,20 @@ class CharacterState(_message.Message):
     """Current location id (may be empty)."""
     notes: _builtins.str
     """Free notes."""
+    hit_dice_left: _builtins.int
+    """Player characters' live numbers (kept in the same history, so "as of" covers them). Hit dice left."""
+    exhaustion: _builtins.int
+    """Exhaustion level 0-6."""
+    xp: _builtins.int
+    """Experience points."""
+    death_successes: _builtins.int
+    """Death saving throw successes (at 0 hit points)."""
+    death_failures: _builtins.int
+    """Death saving throw failures."""
+    stable: _builtins.bool
+    """True once stable at 0 hit points."""
+    dead: _builtins.bool
+    """True when dead."""
     @_builtins.property
     def conditions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Active conditions, e.g. "poisoned"."""
@@ -385,6 +438,14 @@ class CharacterState(_message.Message):
     def valid_to(self) -> _timestamp_pb2.Timestamp:
         """When it was replaced; unset for the current state."""
 
+    @_builtins.property
+    def slots_used(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Spell slots used per level: slots_used[0] is level 1 ... slots_used[8] is level 9 (empty: none used)."""
+
+    @_builtins.property
+    def resources_used(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Class resources used, by class number name (e.g. "rage_count": 1)."""
+
     def __init__(
         self,
         *,
@@ -398,10 +459,19 @@ class CharacterState(_message.Message):
         notes: _builtins.str = ...,
         valid_from: _timestamp_pb2.Timestamp | None = ...,
         valid_to: _timestamp_pb2.Timestamp | None = ...,
+        hit_dice_left: _builtins.int = ...,
+        slots_used: _abc.Iterable[_builtins.int] | None = ...,
+        resources_used: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        exhaustion: _builtins.int = ...,
+        xp: _builtins.int = ...,
+        death_successes: _builtins.int = ...,
+        death_failures: _builtins.int = ...,
+        stable: _builtins.bool = ...,
+        dead: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["valid_from", b"valid_from", "valid_to", b"valid_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["character_id", b"character_id", "conditions", b"conditions", "hit_points", b"hit_points", "inventory", b"inventory", "location_id", b"location_id", "max_hit_points", b"max_hit_points", "notes", b"notes", "temporary_hit_points", b"temporary_hit_points", "valid_from", b"valid_from", "valid_to", b"valid_to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["character_id", b"character_id", "conditions", b"conditions", "dead", b"dead", "death_failures", b"death_failures", "death_successes", b"death_successes", "exhaustion", b"exhaustion", "hit_dice_left", b"hit_dice_left", "hit_points", b"hit_points", "inventory", b"inventory", "location_id", b"location_id", "max_hit_points", b"max_hit_points", "notes", b"notes", "resources_used", b"resources_used", "slots_used", b"slots_used", "stable", b"stable", "temporary_hit_points", b"temporary_hit_points", "valid_from", b"valid_from", "valid_to", b"valid_to", "xp", b"xp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1355,19 +1425,23 @@ class GetCharacterRequest(_message.Message):
 
     CHARACTER_ID_FIELD_NUMBER: _builtins.int
     AUDIENCE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
     character_id: _builtins.str
     """Character id."""
     audience: _common_pb2.Audience.ValueType
     """Audience of the caller; secrets are returned only for the DM (the gateway sets it from the caller's key)."""
+    campaign_id: _builtins.str
+    """When set, the character must belong to this campaign (NOT_FOUND naming character_id otherwise)."""
     def __init__(
         self,
         *,
         character_id: _builtins.str = ...,
         audience: _common_pb2.Audience.ValueType = ...,
+        campaign_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "character_id", b"character_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "campaign_id", b"campaign_id", "character_id", b"character_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1474,10 +1548,13 @@ class UpdateCharacterStateRequest(_message.Message):
     CHARACTER_ID_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
     character_id: _builtins.str
     """Character id."""
     request_id: _builtins.str
     """Idempotency key: a repeat with the same key does not add another history row."""
+    campaign_id: _builtins.str
+    """When set, the character must belong to this campaign (NOT_FOUND naming character_id otherwise)."""
     @_builtins.property
     def state(self) -> Global___CharacterState:
         """The new state; valid_from/valid_to are set by the server."""
@@ -1488,10 +1565,11 @@ class UpdateCharacterStateRequest(_message.Message):
         character_id: _builtins.str = ...,
         state: Global___CharacterState | None = ...,
         request_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["character_id", b"character_id", "request_id", b"request_id", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "character_id", b"character_id", "request_id", b"request_id", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1529,8 +1607,11 @@ class GetCharacterStateRequest(_message.Message):
 
     CHARACTER_ID_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
     character_id: _builtins.str
     """Character id."""
+    campaign_id: _builtins.str
+    """When set, the character must belong to this campaign (NOT_FOUND naming character_id otherwise)."""
     @_builtins.property
     def as_of(self) -> _timestamp_pb2.Timestamp:
         """Return the state as it was at this time; the current state when unset."""
@@ -1540,10 +1621,11 @@ class GetCharacterStateRequest(_message.Message):
         *,
         character_id: _builtins.str = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
+        campaign_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "character_id", b"character_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "campaign_id", b"campaign_id", "character_id", b"character_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
