@@ -107,7 +107,7 @@ def write_narration(prompt: Prompt, rng: random.Random) -> str:
     sense = _pick(rng, t, "senses", tone)
     lines = [f"{opener} Around you, {sense}."]
     states = [c for c in prompt.context if c.source == "character_state"]
-    facts = [c for c in prompt.context if c.source != "character_state"]
+    facts = _facts_to_quote(prompt.context, rng)
     fact_lines: list[str] = []
     leads = rng.sample(t["lore_leads"], len(t["lore_leads"]))  # a different lead for each fact
     seen: set[str] = set()
@@ -132,6 +132,22 @@ def write_narration(prompt: Prompt, rng: random.Random) -> str:
 def _outcomes(variables: dict[str, Any]) -> list[Outcome]:
     found = (outcome_from_variables(o) for o in variables.get("outcomes") or () if isinstance(o, dict))
     return [o for o in found if o is not None]
+
+
+#: Context sources the campaign log fills (the players' own actions, earlier narration, rolls): never quoted back.
+_LOG_SOURCES = frozenset({"campaign", "recent_event", "character_state"})
+
+
+def _facts_to_quote(context: tuple[ContextItem, ...], rng: random.Random) -> list[ContextItem]:
+    """The facts worth telling: what was retrieved for this action first, then one of the pinned world truths
+    (varied by the seed, so the same rule is not recited every turn), never the campaign log read back."""
+    pinned = [c for c in context if c.source == "pinned"]
+    relevant = [c for c in context if c.source not in _LOG_SOURCES and c.source != "pinned"]
+    chosen = relevant[:2]
+    if pinned:
+        chosen.append(pinned[rng.randrange(min(4, len(pinned)))])
+    rest = [c for c in (*relevant[2:], *pinned) if c not in chosen]
+    return chosen + rest[: max(0, 3 - len(chosen))]
 
 
 def write_summary(prompt: Prompt, rng: random.Random) -> str:
