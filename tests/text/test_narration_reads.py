@@ -11,6 +11,10 @@ from mesh.text.procedural import ProceduralBackend, first_sentence, second_perso
 from mesh.text.types import ContextItem, GenParams
 
 LORE = (
+    ContextItem(text="| Route | Days |\n|---|---|\n| Cindermoot to Saltmarrow | 4 |", source="lore"),
+    ContextItem(
+        text="The inns: " + ", ".join(f"The Inn of the {n} Bells" for n in range(40)) + ".", source="lore"
+    ),
     ContextItem(
         text="**The Old Words.** Wizardry is Orrathi learning, taught in cold towers.", source="lore"
     ),
@@ -21,7 +25,7 @@ LORE = (
         text="## The Brinefen\nThe [drowned bells](bells.md) ring _only_ at low tide.", source="lore"
     ),
     ContextItem(
-        text="## The Brinefen\nThe [drowned bells](bells.md) ring _only_ at low tide.", source="campaign"
+        text="## The Brinefen\nThe [drowned bells](bells.md) ring _only_ at low tide.", source="pinned"
     ),
 )
 
@@ -34,6 +38,11 @@ LORE = (
         ("# Title\nSee [the bells](x.md) ring `loud` and _soft_.", "See the bells ring loud and soft."),
         ("- a list item about snake_case names.", "a list item about snake_case names."),
         ("## Only a heading", "Only a heading."),
+        ("| Route | Days |\n|---|---|\n| A to B | 4 |", ""),
+        (
+            "## Roads\n| Route | Days |\n|---|---|\nThe salt road is the oldest.",
+            "The salt road is the oldest.",
+        ),
     ],
 )
 def test_first_sentence_drops_markdown(text: str, sentence: str) -> None:
@@ -58,7 +67,7 @@ async def test_the_narration_reads_cleanly(seed: int) -> None:
         LORE,
     )
     text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
-    assert not re.search(r"[*#`_\[\]]", text), text
+    assert not re.search(r"[*#`_\[\]|…]", text), text
     assert "you search the body for clues" in text and '"' not in text, text
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
     assert len(sentences) == len(set(sentences)), text
