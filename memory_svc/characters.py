@@ -1,5 +1,10 @@
 """Characters (PCs and NPCs) and their states over time, with "as of time T" reads.
 
+A player character may carry its sheet (validated JSON from the rules engine, see ``memory_svc.sheets``); its
+states then also carry the live numbers the rules track (hit dice, slots, XP...), checked against the sheet and
+kept in the same history. Reads and updates may be scoped to a campaign: a character of another campaign is
+then NotFound, exactly like one that does not exist.
+
 The current state is one row per character. Writing a new state updates that row; the database keeps the old
 one in ``character_states_history`` with its validity period (SQL Server temporal table, or the SQLite
 trigger), so "as of T" is the row whose period contains T. Updates are idempotent under a request id.
@@ -7,6 +12,7 @@ trigger), so "as of T" is the row whose period contains T. Updates are idempoten
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,11 +20,12 @@ from typing import Any
 from sqlalchemy import Row, select, text
 from sqlalchemy.orm import Session
 
-from memory_svc import paging, refs
+from memory_svc import paging, refs, sheets
 from memory_svc.catalog import DESCRIPTION_MAX, Page, check_text
 from memory_svc.db import Database
 from memory_svc.kinds import Audience
 from memory_svc.models import (
+    KEY_ID_LEN,
     NAME_LEN,
     REQUEST_ID_LEN,
     Campaign,
@@ -28,6 +35,7 @@ from memory_svc.models import (
     character_states_history,
 )
 from mesh.errors import InvalidArgument, NotFound, Violations
+from rules.live_state import new_state
 
 #: Period end of the current row (SQL Server writes 9999-12-31 23:59:59.9999999).
 END_OF_TIME_YEAR = 9999
@@ -43,6 +51,7 @@ STATE_COLUMNS = (
     "request_id",
     "valid_from",
     "valid_to",
+    "live",
 )
 
 
@@ -57,6 +66,8 @@ class StateInput:
     inventory: tuple[str, ...] = ()
     location_id: str = ""
     notes: str = ""
+    #: Player characters' live numbers (``sheets.LIVE_KEYS``); ignored for characters without a sheet.
+    live: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +85,7 @@ class StateView:
     request_id: str | None
     valid_from: datetime
     valid_to: datetime | None
+    live: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +101,9 @@ class CharacterInput:
     secrets: tuple[str, ...] = ()
     stat_block: dict[str, Any] | None = None
     tags: tuple[str, ...] = ()
+    owner: str = ""
+    """Key id of the player seat that controls it; empty: only the DM role."""
+    sheet_json: str = ""
 
 
 def visible_secrets(character: Character, audience: Audience) -> list[str]:
@@ -133,7 +148,38 @@ def _view(row: CharacterState | Row[Any]) -> StateView:
         request_id=row.request_id,
         valid_from=row.valid_from,
         valid_to=None if valid_to is None or valid_to.year >= END_OF_TIME_YEAR else valid_to,
+        live=row.live,
     )
+
+
+def scoped_character(session: Session, ref: str, campaign_ref: str = "") -> Character:
+    """A character by id; with ``campaign_ref``, NotFound (naming character_id) unless it is that campaign's."""
+    character = refs.character(session, ref)
+    if campaign_ref.strip():
+        campaign_id = refs.parse_id(campaign_ref, "campaign_id")
+        if character.campaign_id != campaign_id:
+            raise NotFound("character", f"{character.id} in campaign {campaign_id}", field="character_id")
+    return character
+
+
+def _with_sheet(character: Character, state: StateInput, field: str) -> StateInput:
+    """A player character's state checked against its sheet: max HP from the sheet, live numbers validated."""
+    if character.sheet is None:
+        return StateInput(**{**_fields(state), "live": None})
+    sheet = sheets.stored_sheet(character.sheet)
+    live = sheets.live_document(
+        sheet,
+        hit_points=state.hit_points,
+        temporary_hit_points=state.temporary_hit_points,
+        conditions=state.conditions,
+        live=state.live or {},
+        field=field,
+    )
+    return StateInput(**{**_fields(state), "max_hit_points": sheet.hp_max, "live": live})
+
+
+def _fields(state: StateInput) -> dict[str, Any]:
+    return {name: getattr(state, name) for name in StateInput.__dataclass_fields__}
 
 
 def create_character(
@@ -150,23 +196,41 @@ def create_character(
         check_text(v, secret, f"character.secrets[{i}]", DESCRIPTION_MAX, required=True)
     for i, tag in enumerate(data.tags):
         check_text(v, tag, f"character.tags[{i}]", 50, required=True)
+    check_text(v, data.owner, "character.owner", KEY_ID_LEN)
+    v.check("," not in data.owner, "character.owner", "a key id has no commas")
     if initial is not None:
         _check_state(v, initial, "initial_state")
+    v.check(
+        not (data.sheet_json and data.is_npc), "character.sheet_json", "only player characters have a sheet"
+    )
     v.raise_if_any()
+    stored: dict[str, Any] | None = None
+    ancestry, character_class, level = data.ancestry, data.character_class, data.level
+    if data.sheet_json:
+        stored, sheet = sheets.parse_sheet(data.sheet_json, "character.sheet_json")
+        ancestry = sheet.subrace_index or sheet.race_index
+        character_class, level = sheet.class_index, sheet.level
+        if initial is None:  # a new hero starts rested
+            rested = new_state(sheet).to_json()
+            initial = StateInput(hit_points=sheet.hp_max, live={k: rested[k] for k in sheets.LIVE_KEYS})
     with db.write() as session:
         campaign = refs.campaign(session, campaign_ref)
         character = Character(
             campaign_id=campaign.id,
             name=data.name.strip(),
             is_npc=data.is_npc,
-            ancestry=data.ancestry,
-            character_class=data.character_class,
-            level=data.level,
+            ancestry=ancestry,
+            character_class=character_class,
+            level=level,
             description=data.description,
             secrets=list(data.secrets),
             stat_block=data.stat_block,
             tags=list(data.tags),
+            owner=data.owner.strip() or None,
+            sheet=stored,
         )
+        if initial is not None:
+            initial = _with_sheet(character, initial, "initial_state")
         session.add(character)
         session.flush()
         if initial is not None:
@@ -174,10 +238,10 @@ def create_character(
     return character
 
 
-def get_character(db: Database, ref: str) -> Character:
-    """A character by id."""
+def get_character(db: Database, ref: str, campaign_ref: str = "") -> Character:
+    """A character by id (of ``campaign_ref``, when given)."""
     with db.read() as session:
-        return refs.character(session, ref)
+        return scoped_character(session, ref, campaign_ref)
 
 
 def list_characters(
@@ -211,11 +275,12 @@ def _new_state(
         location_id=_location(session, campaign, state.location_id, "state.location_id"),
         notes=state.notes,
         request_id=request_id,
+        live=None if state.live is None else dict(state.live),
     )
 
 
 def update_state(
-    db: Database, character_ref: str, state: StateInput, request_id: str
+    db: Database, character_ref: str, state: StateInput, request_id: str, campaign_ref: str = ""
 ) -> tuple[StateView, bool]:
     """Record a new current state; the flag is True when ``request_id`` was already applied (nothing written)."""
     v = Violations()
@@ -224,7 +289,8 @@ def update_state(
     v.raise_if_any()
     rid = request_id or None
     with db.write() as session:
-        character = refs.character(session, character_ref)
+        character = scoped_character(session, character_ref, campaign_ref)
+        state = _with_sheet(character, state, "state")
         if rid is not None:
             seen = _state_by_request(session, character.id, rid)
             if seen is not None:
@@ -243,6 +309,7 @@ def update_state(
             current.location_id = _location(session, campaign, state.location_id, "state.location_id")
             current.notes = state.notes
             current.request_id = rid
+            current.live = None if state.live is None else dict(state.live)
         character_id = character.id
     return current_state(db, str(character_id)), False
 
@@ -265,20 +332,20 @@ def _state_by_request(session: Session, character_id: int, request_id: str) -> S
     return _view(row) if row is not None else None
 
 
-def current_state(db: Database, character_ref: str) -> StateView:
+def current_state(db: Database, character_ref: str, campaign_ref: str = "") -> StateView:
     """The character's current state (NotFound when it has none)."""
     with db.read() as session:
-        character = refs.character(session, character_ref)
+        character = scoped_character(session, character_ref, campaign_ref)
         row = session.scalar(select(CharacterState).where(CharacterState.character_id == character.id))
         if row is None:
             raise NotFound("character state", str(character.id))
         return _view(row)
 
 
-def state_as_of(db: Database, character_ref: str, as_of: datetime) -> StateView:
+def state_as_of(db: Database, character_ref: str, as_of: datetime, campaign_ref: str = "") -> StateView:
     """The state that was current at ``as_of`` (naive UTC); NotFound before the first state."""
     with db.read() as session:
-        character = refs.character(session, character_ref)
+        character = scoped_character(session, character_ref, campaign_ref)
         if db.dialect == "mssql":
             row = session.execute(
                 text(

@@ -10,7 +10,12 @@ from datetime import UTC, datetime
 from google.protobuf import json_format, timestamp_pb2
 
 from dungeonmaster.v1 import memory_pb2
-from memory_svc import characters
+from memory_svc import (
+    authz,
+    characters,
+    seats,
+    sheets,
+)
 from memory_svc.columns import dumps
 from memory_svc.kinds import Audience
 from memory_svc.models import (
@@ -84,6 +89,8 @@ def character_pb(c: Character, who: Audience) -> memory_pb2.Character:
         secrets=characters.visible_secrets(c, who),
         tags=list(c.tags),
         create_time=ts(c.created_at),
+        owner=c.owner or "",
+        sheet_json=sheets.sheet_text(c.sheet),
     )
     if c.stat_block:
         json_format.ParseDict(c.stat_block, out.stat_block, ignore_unknown_fields=True)
@@ -91,6 +98,7 @@ def character_pb(c: Character, who: Audience) -> memory_pb2.Character:
 
 
 def state_pb(s: characters.StateView) -> memory_pb2.CharacterState:
+    live = s.live or {}
     return memory_pb2.CharacterState(
         character_id=str(s.character_id),
         hit_points=s.hit_points,
@@ -102,6 +110,15 @@ def state_pb(s: characters.StateView) -> memory_pb2.CharacterState:
         notes=s.notes,
         valid_from=ts(s.valid_from),
         valid_to=ts(s.valid_to),
+        hit_dice_left=int(live.get("hit_dice", 0)),
+        slots_used=[int(n) for n in live.get("slots_used", [])],
+        resources_used={str(k): int(n) for k, n in live.get("resources_used", {}).items()},
+        exhaustion=int(live.get("exhaustion", 0)),
+        xp=int(live.get("xp", 0)),
+        death_successes=int(live.get("death_successes", 0)),
+        death_failures=int(live.get("death_failures", 0)),
+        stable=bool(live.get("stable", False)),
+        dead=bool(live.get("dead", False)),
     )
 
 
@@ -117,7 +134,9 @@ def location_pb(loc: Location) -> memory_pb2.Location:
     )
 
 
-def entry_pb(e: LoreEntry) -> memory_pb2.LoreEntry:
+def entry_pb(e: LoreEntry, who: Audience = Audience.DM) -> memory_pb2.LoreEntry:
+    """A lore entry; for a player audience its structured metadata without DM-only facts."""
+    metadata = e.metadata_json if who == Audience.DM else authz.player_view(e.metadata_json)
     return memory_pb2.LoreEntry(
         id=str(e.id),
         world_id=str(e.world_id),
@@ -126,7 +145,7 @@ def entry_pb(e: LoreEntry) -> memory_pb2.LoreEntry:
         title=e.title,
         content=e.text.content,
         keywords=e.keywords,
-        metadata_json=dumps(e.metadata_json),
+        metadata_json=dumps(metadata),
         content_hash=e.text.sha256,
         version=e.version,
         audience=e.audience,  # type: ignore[arg-type]
@@ -150,6 +169,8 @@ def event_pb(e: Event) -> memory_pb2.Event:
         audience=e.audience,  # type: ignore[arg-type]
         occur_time=ts(e.occurred_at),
         request_id=e.request_id,
+        sequence=e.sequence,
+        recipients=seats.decode(e.recipients),
     )
 
 
@@ -217,4 +238,15 @@ def state_input(s: memory_pb2.CharacterState) -> characters.StateInput:
         inventory=tuple(s.inventory),
         location_id=s.location_id,
         notes=s.notes,
+        live={
+            "hit_dice": s.hit_dice_left,
+            "slots_used": list(s.slots_used),
+            "resources_used": dict(s.resources_used),
+            "exhaustion": s.exhaustion,
+            "xp": s.xp,
+            "death_successes": s.death_successes,
+            "death_failures": s.death_failures,
+            "stable": s.stable,
+            "dead": s.dead,
+        },
     )

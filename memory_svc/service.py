@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -17,7 +18,16 @@ import grpc
 from google.protobuf import json_format
 
 from dungeonmaster.v1 import memory_pb2, memory_pb2_grpc
-from memory_svc import assets, campaign_log, catalog, characters, ingest, lore_entries, reindex
+from memory_svc import (
+    assets,
+    campaign_log,
+    catalog,
+    characters,
+    ingest,
+    lore_entries,
+    reindex,
+    seats,
+)
 from memory_svc.columns import parse_json_object
 from memory_svc.convert import (
     asset_pb,
@@ -36,8 +46,13 @@ from memory_svc.convert import (
     world_pb,
 )
 from memory_svc.kinds import Audience
+from memory_svc.live import LiveHub
 from memory_svc.memory import Memory
+from memory_svc.models import (
+    Event,
+)
 from memory_svc.retrieval import RetrievalRequest
+from memory_svc.table_service import TableRpcs
 from mesh import context
 from mesh.errors import InvalidArgument
 from mesh.health import Readiness
@@ -59,12 +74,21 @@ def audience(requested: int) -> Audience:
     return Audience.of_caller(int(requested), context.identity().role)
 
 
-class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
+def viewer(requested: int) -> str | None:
+    """The key whose whispers this call may see (None: all of them, for the DM audience)."""
+    return seats.viewer_of(audience(requested), context.identity().key_id)
+
+
+class MemoryServicer(TableRpcs, memory_pb2_grpc.MemoryServiceServicer):
     """gRPC adapter over ``Memory``."""
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
         self.db = memory.db
+        self.hub = LiveHub()
+
+    def event_message(self, event: Event) -> memory_pb2.Event:
+        return event_pb(event)
 
     # worlds and campaigns
 
@@ -164,6 +188,8 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
                 else None
             ),
             tags=tuple(c.tags),
+            owner=c.owner,
+            sheet_json=c.sheet_json,
         )
         initial = state_input(request.initial_state) if request.HasField("initial_state") else None
         created = await off_loop(characters.create_character, self.db, request.campaign_id, data, initial)
@@ -172,7 +198,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
     async def GetCharacter(
         self, request: memory_pb2.GetCharacterRequest, ctx: Any
     ) -> memory_pb2.GetCharacterResponse:
-        c = await off_loop(characters.get_character, self.db, request.character_id)
+        c = await off_loop(characters.get_character, self.db, request.character_id, request.campaign_id)
         return memory_pb2.GetCharacterResponse(character=character_pb(c, audience(request.audience)))
 
     async def ListCharacters(
@@ -201,6 +227,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
             request.character_id,
             state_input(request.state),
             request.request_id,
+            request.campaign_id,
         )
         return memory_pb2.UpdateCharacterStateResponse(state=state_pb(state))
 
@@ -209,10 +236,16 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
     ) -> memory_pb2.GetCharacterStateResponse:
         if request.HasField("as_of"):
             state = await off_loop(
-                characters.state_as_of, self.db, request.character_id, from_ts(request.as_of)
+                characters.state_as_of,
+                self.db,
+                request.character_id,
+                from_ts(request.as_of),
+                request.campaign_id,
             )
         else:
-            state = await off_loop(characters.current_state, self.db, request.character_id)
+            state = await off_loop(
+                characters.current_state, self.db, request.character_id, request.campaign_id
+            )
         return memory_pb2.GetCharacterStateResponse(state=state_pb(state))
 
     # locations
@@ -271,30 +304,27 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
     async def GetLoreEntry(
         self, request: memory_pb2.GetLoreEntryRequest, ctx: Any
     ) -> memory_pb2.GetLoreEntryResponse:
+        who = audience(request.audience)
         entry = await off_loop(
-            lore_entries.get_entry,
-            self.db,
-            request.entry_id,
-            request.world_id,
-            request.version,
-            audience(request.audience),
+            lore_entries.get_entry, self.db, request.entry_id, request.world_id, request.version, who
         )
-        return memory_pb2.GetLoreEntryResponse(entry=entry_pb(entry))
+        return memory_pb2.GetLoreEntryResponse(entry=entry_pb(entry, who))
 
     async def ListLoreEntries(
         self, request: memory_pb2.ListLoreEntriesRequest, ctx: Any
     ) -> memory_pb2.ListLoreEntriesResponse:
+        who = audience(request.audience)
         page = await off_loop(
             lore_entries.list_entries,
             self.db,
             request.world_id,
             request.category,
-            audience(request.audience),
+            who,
             request.page_size,
             request.page_token,
         )
         return memory_pb2.ListLoreEntriesResponse(
-            entries=[entry_pb(e) for e in page.items], next_page_token=page.next_token
+            entries=[entry_pb(e, who) for e in page.items], next_page_token=page.next_token
         )
 
     async def UpdateLoreEntry(
@@ -364,12 +394,14 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
             audience=int(e.audience),
             occurred_at=from_ts(e.occur_time) if e.HasField("occur_time") else None,
             session_id=e.session_id,
+            recipients=tuple(e.recipients),
         )
         event, duplicate = await off_loop(
             campaign_log.record_event, self.db, request.campaign_id, data, request.request_id
         )
         if not duplicate:
             self.memory.worker.notify()
+            self.hub.committed(event.campaign_id)
         return memory_pb2.RecordEventResponse(event=event_pb(event), duplicate=duplicate)
 
     async def ListEvents(
@@ -384,6 +416,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
             audience(request.audience),
             request.page_size,
             request.page_token,
+            viewer(request.audience),
         )
         return memory_pb2.ListEventsResponse(
             events=[event_pb(e) for e in page.items], next_page_token=page.next_token
@@ -482,6 +515,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
             audience=audience(request.audience),
             character_ids=tuple(request.character_ids),
             recent_events=request.recent_events,
+            viewer=viewer(request.audience),
         )
         out = await off_loop(self.memory.retriever.retrieve, req)
         return memory_pb2.RetrieveContextResponse(
@@ -527,12 +561,15 @@ def build_spec(settings: Settings, memory: Memory | None = None) -> ServiceSpec:
 
     async def startup() -> None:
         await off_loop(mem.migrate)
-        # Load the embedding models now: the first RetrieveContext must not pay seconds of model loading.
-        await off_loop(mem.embedder.warm_up)
         stop.clear()
         # Open the vector store before serving so the first health answer is already accurate.
-        await off_loop(mem.vectors.ping)
+        if await off_loop(mem.vectors.ping):
+            await off_loop(mem.migrate_vector_layout)
         tasks.append(asyncio.create_task(mem.worker.run(stop), name="memory-outbox-worker"))
+        # Load the embedding models now, beside serving (importing torch can take a minute on a busy host, and
+        # health must answer meanwhile): the first RetrieveContext must not pay for it.
+        # A daemon thread: a shutdown during a slow first import must not wait for it.
+        threading.Thread(target=mem.embedder.warm_up, name="memory-model-warm-up", daemon=True).start()
 
     async def shutdown() -> None:
         stop.set()

@@ -32,12 +32,14 @@ class InvalidArgument(DomainError):
 
 
 class NotFound(DomainError):
-    """A named resource does not exist."""
+    """A named resource does not exist; ``field``, when given, is the request field that named it."""
 
-    def __init__(self, resource: str, name: str) -> None:
+    def __init__(self, resource: str, name: str, field: str = "") -> None:
         self.resource = resource
         self.name = name
-        super().__init__(f"{resource} {name!r} not found")
+        self.field = field
+        prefix = f"{field}: " if field else ""
+        super().__init__(f"{prefix}{resource} {name!r} not found")
 
 
 class AlreadyExists(DomainError):
@@ -51,6 +53,10 @@ class AlreadyExists(DomainError):
 
 class FailedPrecondition(DomainError):
     """The system is not in a state where the operation is allowed (retrying as-is will not help)."""
+
+
+class Unauthenticated(DomainError):
+    """The caller could not be identified (no verified certificate, key or identity)."""
 
 
 class PermissionDenied(DomainError):

@@ -142,5 +142,17 @@ class GrpcMemory:
             rel_ids.append(made.relationship.id)
         return SavedNpc(char_id, tuple(events), tuple(rel_ids))
 
+    async def save_character(self, campaign_id: str, name: str, description: str, sheet_json: str) -> str:
+        character = memory_pb2.Character(
+            campaign_id=campaign_id, name=name, description=description, sheet_json=sheet_json
+        )
+        created = await self._call(
+            self.stub.CreateCharacter(
+                memory_pb2.CreateCharacterRequest(campaign_id=campaign_id, character=character)
+            ),
+            campaign_id,
+        )
+        return str(created.character.id)
+
     async def close(self) -> None:
         await self.channels.close()

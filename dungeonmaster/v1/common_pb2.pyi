@@ -123,6 +123,134 @@ ABILITY_CHARISMA: Ability.ValueType  # 6
 """Charisma."""
 Global___Ability: _TypeAlias = Ability  # noqa: Y015
 
+class _CheckKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CheckKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CheckKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHECK_KIND_UNSPECIFIED: _CheckKind.ValueType  # 0
+    """Not given."""
+    CHECK_KIND_ABILITY: _CheckKind.ValueType  # 1
+    """A plain ability check (e.g. a Strength check to force a door)."""
+    CHECK_KIND_SKILL: _CheckKind.ValueType  # 2
+    """A skill check (e.g. Investigation)."""
+    CHECK_KIND_SAVE: _CheckKind.ValueType  # 3
+    """A saving throw."""
+
+class CheckKind(_CheckKind, metaclass=_CheckKindEnumTypeWrapper):
+    """Kind of d20 test a character makes."""
+
+CHECK_KIND_UNSPECIFIED: CheckKind.ValueType  # 0
+"""Not given."""
+CHECK_KIND_ABILITY: CheckKind.ValueType  # 1
+"""A plain ability check (e.g. a Strength check to force a door)."""
+CHECK_KIND_SKILL: CheckKind.ValueType  # 2
+"""A skill check (e.g. Investigation)."""
+CHECK_KIND_SAVE: CheckKind.ValueType  # 3
+"""A saving throw."""
+Global___CheckKind: _TypeAlias = CheckKind  # noqa: Y015
+
+class _CheckDifficulty:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CheckDifficultyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CheckDifficulty.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHECK_DIFFICULTY_UNSPECIFIED: _CheckDifficulty.ValueType  # 0
+    """Not given: a numeric DC is used instead."""
+    CHECK_DIFFICULTY_VERY_EASY: _CheckDifficulty.ValueType  # 1
+    """DC 5."""
+    CHECK_DIFFICULTY_EASY: _CheckDifficulty.ValueType  # 2
+    """DC 10."""
+    CHECK_DIFFICULTY_MEDIUM: _CheckDifficulty.ValueType  # 3
+    """DC 15."""
+    CHECK_DIFFICULTY_HARD: _CheckDifficulty.ValueType  # 4
+    """DC 20."""
+    CHECK_DIFFICULTY_VERY_HARD: _CheckDifficulty.ValueType  # 5
+    """DC 25."""
+    CHECK_DIFFICULTY_NEARLY_IMPOSSIBLE: _CheckDifficulty.ValueType  # 6
+    """DC 30."""
+
+class CheckDifficulty(_CheckDifficulty, metaclass=_CheckDifficultyEnumTypeWrapper):
+    """The Dungeon Master's Guide's typical difficulty classes."""
+
+CHECK_DIFFICULTY_UNSPECIFIED: CheckDifficulty.ValueType  # 0
+"""Not given: a numeric DC is used instead."""
+CHECK_DIFFICULTY_VERY_EASY: CheckDifficulty.ValueType  # 1
+"""DC 5."""
+CHECK_DIFFICULTY_EASY: CheckDifficulty.ValueType  # 2
+"""DC 10."""
+CHECK_DIFFICULTY_MEDIUM: CheckDifficulty.ValueType  # 3
+"""DC 15."""
+CHECK_DIFFICULTY_HARD: CheckDifficulty.ValueType  # 4
+"""DC 20."""
+CHECK_DIFFICULTY_VERY_HARD: CheckDifficulty.ValueType  # 5
+"""DC 25."""
+CHECK_DIFFICULTY_NEARLY_IMPOSSIBLE: CheckDifficulty.ValueType  # 6
+"""DC 30."""
+Global___CheckDifficulty: _TypeAlias = CheckDifficulty  # noqa: Y015
+
+class _RollMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RollModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RollMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ROLL_MODE_UNSPECIFIED: _RollMode.ValueType  # 0
+    """Not given."""
+    ROLL_MODE_NORMAL: _RollMode.ValueType  # 1
+    """One d20."""
+    ROLL_MODE_ADVANTAGE: _RollMode.ValueType  # 2
+    """Two d20s, the higher kept."""
+    ROLL_MODE_DISADVANTAGE: _RollMode.ValueType  # 3
+    """Two d20s, the lower kept."""
+
+class RollMode(_RollMode, metaclass=_RollModeEnumTypeWrapper):
+    """How the d20 was rolled, after advantage and disadvantage from every source cancelled out."""
+
+ROLL_MODE_UNSPECIFIED: RollMode.ValueType  # 0
+"""Not given."""
+ROLL_MODE_NORMAL: RollMode.ValueType  # 1
+"""One d20."""
+ROLL_MODE_ADVANTAGE: RollMode.ValueType  # 2
+"""Two d20s, the higher kept."""
+ROLL_MODE_DISADVANTAGE: RollMode.ValueType  # 3
+"""Two d20s, the lower kept."""
+Global___RollMode: _TypeAlias = RollMode  # noqa: Y015
+
+class _CheckDegree:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CheckDegreeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CheckDegree.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHECK_DEGREE_UNSPECIFIED: _CheckDegree.ValueType  # 0
+    """Not given."""
+    CHECK_DEGREE_CRITICAL: _CheckDegree.ValueType  # 1
+    """Beat the DC by 10 or more."""
+    CHECK_DEGREE_SUCCESS: _CheckDegree.ValueType  # 2
+    """Met the DC."""
+    CHECK_DEGREE_FAILURE: _CheckDegree.ValueType  # 3
+    """Missed the DC by less than 10."""
+    CHECK_DEGREE_FUMBLE: _CheckDegree.ValueType  # 4
+    """Missed the DC by 10 or more."""
+
+class CheckDegree(_CheckDegree, metaclass=_CheckDegreeEnumTypeWrapper):
+    """How well a check went, graded by its margin."""
+
+CHECK_DEGREE_UNSPECIFIED: CheckDegree.ValueType  # 0
+"""Not given."""
+CHECK_DEGREE_CRITICAL: CheckDegree.ValueType  # 1
+"""Beat the DC by 10 or more."""
+CHECK_DEGREE_SUCCESS: CheckDegree.ValueType  # 2
+"""Met the DC."""
+CHECK_DEGREE_FAILURE: CheckDegree.ValueType  # 3
+"""Missed the DC by less than 10."""
+CHECK_DEGREE_FUMBLE: CheckDegree.ValueType  # 4
+"""Missed the DC by 10 or more."""
+Global___CheckDegree: _TypeAlias = CheckDegree  # noqa: Y015
+
 @_typing.final
 class PartyMember(_message.Message):
     """A member of the adventuring party."""
@@ -729,3 +857,581 @@ class Price(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Price: _TypeAlias = Price  # noqa: Y015
+
+@_typing.final
+class ModifierPart(_message.Message):
+    """One named part of a check's modifier, e.g. {source: "dex", value: 3} or {source: "proficiency", value: 2}."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """What adds it: an ability ("str".."cha"), "proficiency", "expertise", "jack_of_all_trades", ..."""
+    value: _builtins.int
+    """Its value."""
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        value: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModifierPart: _TypeAlias = ModifierPart  # noqa: Y015
+
+@_typing.final
+class CheckResult(_message.Message):
+    """A resolved ability check, skill check or saving throw, reported whole so it can be narrated and audited."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SKILL_FIELD_NUMBER: _builtins.int
+    ABILITY_FIELD_NUMBER: _builtins.int
+    DC_FIELD_NUMBER: _builtins.int
+    ROLLS_FIELD_NUMBER: _builtins.int
+    NATURAL_FIELD_NUMBER: _builtins.int
+    KEPT_FIELD_NUMBER: _builtins.int
+    MODIFIERS_FIELD_NUMBER: _builtins.int
+    MODIFIER_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    SUCCESS_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    DEGREE_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    NATURAL_20_FIELD_NUMBER: _builtins.int
+    NATURAL_1_FIELD_NUMBER: _builtins.int
+    AUTO_FAIL_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    CHARACTER_ID_FIELD_NUMBER: _builtins.int
+    CHARACTER_NAME_FIELD_NUMBER: _builtins.int
+    kind: Global___CheckKind.ValueType
+    """Kind of test."""
+    skill: _builtins.str
+    """Skill index, e.g. "investigation" (skill checks only)."""
+    ability: Global___Ability.ValueType
+    """The ability used."""
+    dc: _builtins.int
+    """Difficulty class."""
+    natural: _builtins.int
+    """The d20 kept, before Reliable Talent."""
+    kept: _builtins.int
+    """The d20 value used in the total (after Reliable Talent)."""
+    modifier: _builtins.int
+    """Sum of the modifiers."""
+    total: _builtins.int
+    """kept + modifier."""
+    success: _builtins.bool
+    """True when the total meets the DC (and no condition failed it outright)."""
+    margin: _builtins.int
+    """total - dc."""
+    degree: Global___CheckDegree.ValueType
+    """Degree of success or failure."""
+    mode: Global___RollMode.ValueType
+    """Advantage state of the roll."""
+    natural_20: _builtins.bool
+    """True when the kept d20 shows 20."""
+    natural_1: _builtins.bool
+    """True when the kept d20 shows 1."""
+    auto_fail: _builtins.str
+    """The condition that failed it without a roll counting (e.g. "blinded"), if any."""
+    seed: _builtins.int
+    """Seed of the roll."""
+    character_id: _builtins.str
+    """Memory id of the character who rolled, when stored."""
+    character_name: _builtins.str
+    """Name of that character."""
+    @_builtins.property
+    def rolls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Every d20 rolled (two with advantage or disadvantage)."""
+
+    @_builtins.property
+    def modifiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModifierPart]:
+        """The named modifiers; they sum to total - kept."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Why the roll was changed, one line each (e.g. "poisoned: disadvantage on ability checks")."""
+
+    def __init__(
+        self,
+        *,
+        kind: Global___CheckKind.ValueType = ...,
+        skill: _builtins.str = ...,
+        ability: Global___Ability.ValueType = ...,
+        dc: _builtins.int = ...,
+        rolls: _abc.Iterable[_builtins.int] | None = ...,
+        natural: _builtins.int = ...,
+        kept: _builtins.int = ...,
+        modifiers: _abc.Iterable[Global___ModifierPart] | None = ...,
+        modifier: _builtins.int = ...,
+        total: _builtins.int = ...,
+        success: _builtins.bool = ...,
+        margin: _builtins.int = ...,
+        degree: Global___CheckDegree.ValueType = ...,
+        mode: Global___RollMode.ValueType = ...,
+        natural_20: _builtins.bool = ...,
+        natural_1: _builtins.bool = ...,
+        auto_fail: _builtins.str = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
+        seed: _builtins.int = ...,
+        character_id: _builtins.str = ...,
+        character_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ability", b"ability", "auto_fail", b"auto_fail", "character_id", b"character_id", "character_name", b"character_name", "dc", b"dc", "degree", b"degree", "kept", b"kept", "kind", b"kind", "margin", b"margin", "mode", b"mode", "modifier", b"modifier", "modifiers", b"modifiers", "natural", b"natural", "natural_1", b"natural_1", "natural_20", b"natural_20", "notes", b"notes", "rolls", b"rolls", "seed", b"seed", "skill", b"skill", "success", b"success", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckResult: _TypeAlias = CheckResult  # noqa: Y015
+
+@_typing.final
+class CharacterSave(_message.Message):
+    """A saving throw on a character sheet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ABILITY_FIELD_NUMBER: _builtins.int
+    MODIFIER_FIELD_NUMBER: _builtins.int
+    PROFICIENT_FIELD_NUMBER: _builtins.int
+    ability: Global___Ability.ValueType
+    """The ability."""
+    modifier: _builtins.int
+    """Total modifier."""
+    proficient: _builtins.bool
+    """True when proficient."""
+    def __init__(
+        self,
+        *,
+        ability: Global___Ability.ValueType = ...,
+        modifier: _builtins.int = ...,
+        proficient: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ability", b"ability", "modifier", b"modifier", "proficient", b"proficient"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CharacterSave: _TypeAlias = CharacterSave  # noqa: Y015
+
+@_typing.final
+class CharacterSkill(_message.Message):
+    """A skill on a character sheet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKILL_FIELD_NUMBER: _builtins.int
+    ABILITY_FIELD_NUMBER: _builtins.int
+    MODIFIER_FIELD_NUMBER: _builtins.int
+    PROFICIENT_FIELD_NUMBER: _builtins.int
+    EXPERTISE_FIELD_NUMBER: _builtins.int
+    skill: _builtins.str
+    """Skill index, e.g. "sleight-of-hand"."""
+    ability: Global___Ability.ValueType
+    """The ability it uses."""
+    modifier: _builtins.int
+    """Total modifier."""
+    proficient: _builtins.bool
+    """True when proficient."""
+    expertise: _builtins.bool
+    """True with expertise (proficiency counted twice)."""
+    def __init__(
+        self,
+        *,
+        skill: _builtins.str = ...,
+        ability: Global___Ability.ValueType = ...,
+        modifier: _builtins.int = ...,
+        proficient: _builtins.bool = ...,
+        expertise: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ability", b"ability", "expertise", b"expertise", "modifier", b"modifier", "proficient", b"proficient", "skill", b"skill"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CharacterSkill: _TypeAlias = CharacterSkill  # noqa: Y015
+
+@_typing.final
+class CharacterAttack(_message.Message):
+    """A weapon (or unarmed) attack on a character sheet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ABILITY_FIELD_NUMBER: _builtins.int
+    ATTACK_BONUS_FIELD_NUMBER: _builtins.int
+    DAMAGE_FIELD_NUMBER: _builtins.int
+    DAMAGE_TYPE_FIELD_NUMBER: _builtins.int
+    TWO_HANDED_DAMAGE_FIELD_NUMBER: _builtins.int
+    PROPERTIES_FIELD_NUMBER: _builtins.int
+    RANGED_FIELD_NUMBER: _builtins.int
+    NORMAL_RANGE_FIELD_NUMBER: _builtins.int
+    LONG_RANGE_FIELD_NUMBER: _builtins.int
+    PROFICIENT_FIELD_NUMBER: _builtins.int
+    index: _builtins.str
+    """Equipment index, e.g. "longsword"."""
+    name: _builtins.str
+    """Display name."""
+    ability: Global___Ability.ValueType
+    """The ability used."""
+    attack_bonus: _builtins.int
+    """Attack roll bonus."""
+    damage: _builtins.str
+    """Damage dice with the bonus, e.g. "1d8+3"."""
+    damage_type: _builtins.str
+    """Damage type, e.g. "slashing"."""
+    two_handed_damage: _builtins.str
+    """Damage wielded in two hands (versatile weapons), e.g. "1d10+3"; empty otherwise."""
+    ranged: _builtins.bool
+    """True for a ranged attack."""
+    normal_range: _builtins.int
+    """Normal range in feet (ranged and thrown)."""
+    long_range: _builtins.int
+    """Long range in feet."""
+    proficient: _builtins.bool
+    """True when proficient with the weapon."""
+    @_builtins.property
+    def properties(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Weapon properties, e.g. "finesse", "thrown"."""
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.str = ...,
+        name: _builtins.str = ...,
+        ability: Global___Ability.ValueType = ...,
+        attack_bonus: _builtins.int = ...,
+        damage: _builtins.str = ...,
+        damage_type: _builtins.str = ...,
+        two_handed_damage: _builtins.str = ...,
+        properties: _abc.Iterable[_builtins.str] | None = ...,
+        ranged: _builtins.bool = ...,
+        normal_range: _builtins.int = ...,
+        long_range: _builtins.int = ...,
+        proficient: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ability", b"ability", "attack_bonus", b"attack_bonus", "damage", b"damage", "damage_type", b"damage_type", "index", b"index", "long_range", b"long_range", "name", b"name", "normal_range", b"normal_range", "proficient", b"proficient", "properties", b"properties", "ranged", b"ranged", "two_handed_damage", b"two_handed_damage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CharacterAttack: _TypeAlias = CharacterAttack  # noqa: Y015
+
+@_typing.final
+class CharacterSpellcasting(_message.Message):
+    """A character's spellcasting numbers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ABILITY_FIELD_NUMBER: _builtins.int
+    SAVE_DC_FIELD_NUMBER: _builtins.int
+    ATTACK_BONUS_FIELD_NUMBER: _builtins.int
+    SLOTS_FIELD_NUMBER: _builtins.int
+    CANTRIPS_KNOWN_FIELD_NUMBER: _builtins.int
+    SPELLS_KNOWN_FIELD_NUMBER: _builtins.int
+    PACT_MAGIC_FIELD_NUMBER: _builtins.int
+    ability: Global___Ability.ValueType
+    """Spellcasting ability."""
+    save_dc: _builtins.int
+    """Spell save DC."""
+    attack_bonus: _builtins.int
+    """Spell attack bonus."""
+    cantrips_known: _builtins.int
+    """Cantrips known."""
+    spells_known: _builtins.int
+    """Spells known (0 for classes that prepare spells)."""
+    pact_magic: _builtins.bool
+    """True for Pact Magic (warlock): all slots of one level, back on a short rest."""
+    @_builtins.property
+    def slots(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Slots per spell level: slots[0] is level 1 ... slots[8] is level 9."""
+
+    def __init__(
+        self,
+        *,
+        ability: Global___Ability.ValueType = ...,
+        save_dc: _builtins.int = ...,
+        attack_bonus: _builtins.int = ...,
+        slots: _abc.Iterable[_builtins.int] | None = ...,
+        cantrips_known: _builtins.int = ...,
+        spells_known: _builtins.int = ...,
+        pact_magic: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ability", b"ability", "attack_bonus", b"attack_bonus", "cantrips_known", b"cantrips_known", "pact_magic", b"pact_magic", "save_dc", b"save_dc", "slots", b"slots", "spells_known", b"spells_known"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CharacterSpellcasting: _TypeAlias = CharacterSpellcasting  # noqa: Y015
+
+@_typing.final
+class ClassNumberValue(_message.Message):
+    """One of the class's numbers from the SRD level table, e.g. {name: "sneak_attack", value: "3d6"}."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name, e.g. "rage_count", "ki_points", "extra_attacks", "sneak_attack"."""
+    value: _builtins.str
+    """Value as text ("3", "3d6", "true")."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClassNumberValue: _TypeAlias = ClassNumberValue  # noqa: Y015
+
+@_typing.final
+class CharacterSheet(_message.Message):
+    """A player character's sheet: every number computed by the rules engine from the player's choices."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CHARACTER_CLASS_FIELD_NUMBER: _builtins.int
+    SUBCLASS_FIELD_NUMBER: _builtins.int
+    RACE_FIELD_NUMBER: _builtins.int
+    SUBRACE_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    HIT_DIE_FIELD_NUMBER: _builtins.int
+    MAX_HIT_POINTS_FIELD_NUMBER: _builtins.int
+    PROFICIENCY_BONUS_FIELD_NUMBER: _builtins.int
+    ABILITY_SCORES_FIELD_NUMBER: _builtins.int
+    SAVING_THROWS_FIELD_NUMBER: _builtins.int
+    SKILLS_FIELD_NUMBER: _builtins.int
+    PASSIVE_PERCEPTION_FIELD_NUMBER: _builtins.int
+    ARMOR_CLASS_FIELD_NUMBER: _builtins.int
+    ARMOR_DESCRIPTION_FIELD_NUMBER: _builtins.int
+    STEALTH_DISADVANTAGE_FIELD_NUMBER: _builtins.int
+    ATTACKS_FIELD_NUMBER: _builtins.int
+    SPELLCASTING_FIELD_NUMBER: _builtins.int
+    CLASS_NUMBERS_FIELD_NUMBER: _builtins.int
+    SPEED_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    LANGUAGES_FIELD_NUMBER: _builtins.int
+    FEATURES_FIELD_NUMBER: _builtins.int
+    PROFICIENCIES_FIELD_NUMBER: _builtins.int
+    EQUIPMENT_FIELD_NUMBER: _builtins.int
+    SHEET_JSON_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Character name."""
+    character_class: _builtins.str
+    """Class index, e.g. "fighter"."""
+    subclass: _builtins.str
+    """Subclass index, e.g. "champion"; empty before the class chooses one."""
+    race: _builtins.str
+    """Race index, e.g. "dwarf"."""
+    subrace: _builtins.str
+    """Subrace index, e.g. "hill-dwarf"; empty when none."""
+    level: _builtins.int
+    """Level 1-20."""
+    hit_die: _builtins.int
+    """Hit die size (8 for a d8)."""
+    max_hit_points: _builtins.int
+    """Maximum hit points."""
+    proficiency_bonus: _builtins.int
+    """Proficiency bonus."""
+    passive_perception: _builtins.int
+    """Passive Wisdom (Perception)."""
+    armor_class: _builtins.int
+    """Armor class."""
+    armor_description: _builtins.str
+    """What gives it, e.g. "chain mail, shield" or "unarmored defense"."""
+    stealth_disadvantage: _builtins.bool
+    """True when worn armour gives disadvantage on Stealth."""
+    speed: _builtins.int
+    """Walking speed in feet."""
+    size: _builtins.str
+    """Size, e.g. "Medium"."""
+    sheet_json: _builtins.str
+    """The whole sheet, including the choices it was built from, as JSON (what memory stores)."""
+    @_builtins.property
+    def ability_scores(self) -> Global___AbilityScores:
+        """Ability scores after racial bonuses and improvements."""
+
+    @_builtins.property
+    def saving_throws(self) -> _containers.RepeatedCompositeFieldContainer[Global___CharacterSave]:
+        """Saving throws, Strength to Charisma."""
+
+    @_builtins.property
+    def skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___CharacterSkill]:
+        """All 18 skills."""
+
+    @_builtins.property
+    def attacks(self) -> _containers.RepeatedCompositeFieldContainer[Global___CharacterAttack]:
+        """Weapon attacks."""
+
+    @_builtins.property
+    def spellcasting(self) -> Global___CharacterSpellcasting:
+        """Spellcasting; unset for classes without it at this level."""
+
+    @_builtins.property
+    def class_numbers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClassNumberValue]:
+        """The class's numbers from the SRD level table."""
+
+    @_builtins.property
+    def languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Languages."""
+
+    @_builtins.property
+    def features(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Class, subclass and racial feature names."""
+
+    @_builtins.property
+    def proficiencies(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Armour, weapon and tool proficiencies."""
+
+    @_builtins.property
+    def equipment(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Equipment carried."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        character_class: _builtins.str = ...,
+        subclass: _builtins.str = ...,
+        race: _builtins.str = ...,
+        subrace: _builtins.str = ...,
+        level: _builtins.int = ...,
+        hit_die: _builtins.int = ...,
+        max_hit_points: _builtins.int = ...,
+        proficiency_bonus: _builtins.int = ...,
+        ability_scores: Global___AbilityScores | None = ...,
+        saving_throws: _abc.Iterable[Global___CharacterSave] | None = ...,
+        skills: _abc.Iterable[Global___CharacterSkill] | None = ...,
+        passive_perception: _builtins.int = ...,
+        armor_class: _builtins.int = ...,
+        armor_description: _builtins.str = ...,
+        stealth_disadvantage: _builtins.bool = ...,
+        attacks: _abc.Iterable[Global___CharacterAttack] | None = ...,
+        spellcasting: Global___CharacterSpellcasting | None = ...,
+        class_numbers: _abc.Iterable[Global___ClassNumberValue] | None = ...,
+        speed: _builtins.int = ...,
+        size: _builtins.str = ...,
+        languages: _abc.Iterable[_builtins.str] | None = ...,
+        features: _abc.Iterable[_builtins.str] | None = ...,
+        proficiencies: _abc.Iterable[_builtins.str] | None = ...,
+        equipment: _abc.Iterable[_builtins.str] | None = ...,
+        sheet_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ability_scores", b"ability_scores", "spellcasting", b"spellcasting"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ability_scores", b"ability_scores", "armor_class", b"armor_class", "armor_description", b"armor_description", "attacks", b"attacks", "character_class", b"character_class", "class_numbers", b"class_numbers", "equipment", b"equipment", "features", b"features", "hit_die", b"hit_die", "languages", b"languages", "level", b"level", "max_hit_points", b"max_hit_points", "name", b"name", "passive_perception", b"passive_perception", "proficiencies", b"proficiencies", "proficiency_bonus", b"proficiency_bonus", "race", b"race", "saving_throws", b"saving_throws", "sheet_json", b"sheet_json", "size", b"size", "skills", b"skills", "speed", b"speed", "spellcasting", b"spellcasting", "stealth_disadvantage", b"stealth_disadvantage", "subclass", b"subclass", "subrace", b"subrace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CharacterSheet: _TypeAlias = CharacterSheet  # noqa: Y015
+
+@_typing.final
+class CharacterLive(_message.Message):
+    """A character's live numbers between rests: what is left right now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ResourcesUsedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    HIT_POINTS_FIELD_NUMBER: _builtins.int
+    TEMPORARY_HIT_POINTS_FIELD_NUMBER: _builtins.int
+    HIT_DICE_LEFT_FIELD_NUMBER: _builtins.int
+    SLOTS_USED_FIELD_NUMBER: _builtins.int
+    RESOURCES_USED_FIELD_NUMBER: _builtins.int
+    CONDITIONS_FIELD_NUMBER: _builtins.int
+    EXHAUSTION_FIELD_NUMBER: _builtins.int
+    XP_FIELD_NUMBER: _builtins.int
+    DEATH_SUCCESSES_FIELD_NUMBER: _builtins.int
+    DEATH_FAILURES_FIELD_NUMBER: _builtins.int
+    STABLE_FIELD_NUMBER: _builtins.int
+    DEAD_FIELD_NUMBER: _builtins.int
+    hit_points: _builtins.int
+    """Current hit points."""
+    temporary_hit_points: _builtins.int
+    """Temporary hit points."""
+    hit_dice_left: _builtins.int
+    """Hit dice left to spend."""
+    exhaustion: _builtins.int
+    """Exhaustion level 0-6."""
+    xp: _builtins.int
+    """Experience points."""
+    death_successes: _builtins.int
+    """Death saving throw successes (at 0 hit points)."""
+    death_failures: _builtins.int
+    """Death saving throw failures."""
+    stable: _builtins.bool
+    """True once stable at 0 hit points."""
+    dead: _builtins.bool
+    """True when dead."""
+    @_builtins.property
+    def slots_used(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Spell slots used per level: slots_used[0] is level 1 ... slots_used[8] is level 9."""
+
+    @_builtins.property
+    def resources_used(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Class resources used, by class number name (e.g. "rage_count": 1, "ki_points": 3)."""
+
+    @_builtins.property
+    def conditions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Active conditions, e.g. "poisoned"."""
+
+    def __init__(
+        self,
+        *,
+        hit_points: _builtins.int = ...,
+        temporary_hit_points: _builtins.int = ...,
+        hit_dice_left: _builtins.int = ...,
+        slots_used: _abc.Iterable[_builtins.int] | None = ...,
+        resources_used: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        conditions: _abc.Iterable[_builtins.str] | None = ...,
+        exhaustion: _builtins.int = ...,
+        xp: _builtins.int = ...,
+        death_successes: _builtins.int = ...,
+        death_failures: _builtins.int = ...,
+        stable: _builtins.bool = ...,
+        dead: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conditions", b"conditions", "dead", b"dead", "death_failures", b"death_failures", "death_successes", b"death_successes", "exhaustion", b"exhaustion", "hit_dice_left", b"hit_dice_left", "hit_points", b"hit_points", "resources_used", b"resources_used", "slots_used", b"slots_used", "stable", b"stable", "temporary_hit_points", b"temporary_hit_points", "xp", b"xp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CharacterLive: _TypeAlias = CharacterLive  # noqa: Y015

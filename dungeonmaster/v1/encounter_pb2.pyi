@@ -47,7 +47,7 @@ class _DifficultyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Difficulty
     DIFFICULTY_BEYOND_HIGH: _Difficulty.ValueType  # 9
     """2024: above the High budget."""
     DIFFICULTY_BELOW_LOW: _Difficulty.ValueType  # 10
-    """2024: below the Low budget."""
+    """2024: below half the Low budget."""
 
 class Difficulty(_Difficulty, metaclass=_DifficultyEnumTypeWrapper):
     """Difficulty, under either rule set."""
@@ -73,7 +73,7 @@ DIFFICULTY_HIGH: Difficulty.ValueType  # 8
 DIFFICULTY_BEYOND_HIGH: Difficulty.ValueType  # 9
 """2024: above the High budget."""
 DIFFICULTY_BELOW_LOW: Difficulty.ValueType  # 10
-"""2024: below the Low budget."""
+"""2024: below half the Low budget."""
 Global___Difficulty: _TypeAlias = Difficulty  # noqa: Y015
 
 class _RuleSet:
@@ -207,7 +207,7 @@ class XpBreakdown(_message.Message):
     DIFFICULTY_2024_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
     budget: _builtins.int
-    """The XP budget the generator aimed for (the requested band's lower bound)."""
+    """The XP the generator aimed for: the 2014 threshold reached, or the 2024 budget spent within."""
     raw_xp: _builtins.int
     """Sum of the creatures' XP."""
     multiplier: _builtins.float
@@ -885,3 +885,117 @@ class RollDiceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RollDiceResponse: _TypeAlias = RollDiceResponse  # noqa: Y015
+
+@_typing.final
+class ResolveCheckRequest(_message.Message):
+    """Request for ResolveCheck."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    CHARACTER_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SKILL_FIELD_NUMBER: _builtins.int
+    ABILITY_FIELD_NUMBER: _builtins.int
+    DC_FIELD_NUMBER: _builtins.int
+    DIFFICULTY_FIELD_NUMBER: _builtins.int
+    ADVANTAGE_FIELD_NUMBER: _builtins.int
+    DISADVANTAGE_FIELD_NUMBER: _builtins.int
+    CHECK_ID_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    NEEDS_SIGHT_FIELD_NUMBER: _builtins.int
+    NEEDS_HEARING_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id; the character must belong to it."""
+    character_id: _builtins.str
+    """Memory id of a stored player character (one with a sheet)."""
+    kind: _common_pb2.CheckKind.ValueType
+    """Ability check, skill check or saving throw."""
+    skill: _builtins.str
+    """Skill index or name for a skill check, e.g. "investigation"."""
+    ability: _common_pb2.Ability.ValueType
+    """Ability for an ability check or saving throw."""
+    dc: _builtins.int
+    """Difficulty class 1-40; or give difficulty instead."""
+    difficulty: _common_pb2.CheckDifficulty.ValueType
+    """A typical difficulty (DC 5-30); used when dc is 0."""
+    advantage: _builtins.bool
+    """Advantage from the situation (conditions on the character are applied by the rules on top)."""
+    disadvantage: _builtins.bool
+    """Disadvantage from the situation."""
+    check_id: _builtins.str
+    """Idempotency key (1-128 chars): a repeat returns the recorded roll and records nothing. Generated when empty."""
+    seed: _builtins.int
+    """Seed; 0 picks one."""
+    session_id: _builtins.str
+    """Session the check belongs to, if any."""
+    turn_id: _builtins.str
+    """Turn the check belongs to, if any (kept in the event's metadata)."""
+    reason: _builtins.str
+    """What the character attempts, for the campaign log (at most 1,000 chars)."""
+    needs_sight: _builtins.bool
+    """True when the check depends on sight (a blinded character fails it)."""
+    needs_hearing: _builtins.bool
+    """True when the check depends on hearing (a deafened character fails it)."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        character_id: _builtins.str = ...,
+        kind: _common_pb2.CheckKind.ValueType = ...,
+        skill: _builtins.str = ...,
+        ability: _common_pb2.Ability.ValueType = ...,
+        dc: _builtins.int = ...,
+        difficulty: _common_pb2.CheckDifficulty.ValueType = ...,
+        advantage: _builtins.bool = ...,
+        disadvantage: _builtins.bool = ...,
+        check_id: _builtins.str = ...,
+        seed: _builtins.int = ...,
+        session_id: _builtins.str = ...,
+        turn_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        needs_sight: _builtins.bool = ...,
+        needs_hearing: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ability", b"ability", "advantage", b"advantage", "campaign_id", b"campaign_id", "character_id", b"character_id", "check_id", b"check_id", "dc", b"dc", "difficulty", b"difficulty", "disadvantage", b"disadvantage", "kind", b"kind", "needs_hearing", b"needs_hearing", "needs_sight", b"needs_sight", "reason", b"reason", "seed", b"seed", "session_id", b"session_id", "skill", b"skill", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveCheckRequest: _TypeAlias = ResolveCheckRequest  # noqa: Y015
+
+@_typing.final
+class ResolveCheckResponse(_message.Message):
+    """Response of ResolveCheck."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    """Id of the campaign event that records it."""
+    replayed: _builtins.bool
+    """True when check_id had been resolved before: the recorded roll is returned and nothing new is recorded."""
+    @_builtins.property
+    def result(self) -> _common_pb2.CheckResult:
+        """The roll."""
+
+    def __init__(
+        self,
+        *,
+        result: _common_pb2.CheckResult | None = ...,
+        event_id: _builtins.str = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "replayed", b"replayed", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveCheckResponse: _TypeAlias = ResolveCheckResponse  # noqa: Y015

@@ -60,6 +60,11 @@ class EncounterServiceStub:
                 request_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.RollDiceRequest.SerializeToString,
                 response_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.RollDiceResponse.FromString,
                 _registered_method=True)
+        self.ResolveCheck = channel.unary_unary(
+                '/dungeonmaster.v1.EncounterService/ResolveCheck',
+                request_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckResponse.FromString,
+                _registered_method=True)
 
 
 class EncounterServiceServicer:
@@ -101,6 +106,14 @@ class EncounterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResolveCheck(self, request, context):
+        """Resolves a stored character's ability check, skill check or saving throw by the rules (sheet and live
+        conditions from memory) and records the roll as a campaign event, once per check_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EncounterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +141,11 @@ def add_EncounterServiceServicer_to_server(servicer, server):
                     servicer.RollDice,
                     request_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.RollDiceRequest.FromString,
                     response_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.RollDiceResponse.SerializeToString,
+            ),
+            'ResolveCheck': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveCheck,
+                    request_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +284,33 @@ class EncounterService:
             '/dungeonmaster.v1.EncounterService/RollDice',
             dungeonmaster_dot_v1_dot_encounter__pb2.RollDiceRequest.SerializeToString,
             dungeonmaster_dot_v1_dot_encounter__pb2.RollDiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveCheck(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.EncounterService/ResolveCheck',
+            dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckResponse.FromString,
             options,
             channel_credentials,
             insecure,

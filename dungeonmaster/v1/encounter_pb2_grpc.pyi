@@ -43,6 +43,10 @@ class EncounterServiceStub:
     """Lists monsters, filtered by terrain and challenge rating."""
     RollDice: _grpc.UnaryUnaryMultiCallable[_encounter_pb2.RollDiceRequest, _encounter_pb2.RollDiceResponse]
     """Rolls dice in standard notation, seeded."""
+    ResolveCheck: _grpc.UnaryUnaryMultiCallable[_encounter_pb2.ResolveCheckRequest, _encounter_pb2.ResolveCheckResponse]
+    """Resolves a stored character's ability check, skill check or saving throw by the rules (sheet and live
+    conditions from memory) and records the roll as a campaign event, once per check_id.
+    """
 
 @_typing.type_check_only
 class EncounterServiceAsyncStub(EncounterServiceStub):
@@ -59,6 +63,10 @@ class EncounterServiceAsyncStub(EncounterServiceStub):
     """Lists monsters, filtered by terrain and challenge rating."""
     RollDice: _aio.UnaryUnaryMultiCallable[_encounter_pb2.RollDiceRequest, _encounter_pb2.RollDiceResponse]  # type: ignore[assignment]
     """Rolls dice in standard notation, seeded."""
+    ResolveCheck: _aio.UnaryUnaryMultiCallable[_encounter_pb2.ResolveCheckRequest, _encounter_pb2.ResolveCheckResponse]  # type: ignore[assignment]
+    """Resolves a stored character's ability check, skill check or saving throw by the rules (sheet and live
+    conditions from memory) and records the roll as a campaign event, once per check_id.
+    """
 
 class EncounterServiceServicer(metaclass=_abc_1.ABCMeta):
     """Encounters built and rated by the published 5e rules."""
@@ -102,5 +110,15 @@ class EncounterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_encounter_pb2.RollDiceResponse, _abc.Awaitable[_encounter_pb2.RollDiceResponse]]:
         """Rolls dice in standard notation, seeded."""
+
+    @_abc_1.abstractmethod
+    def ResolveCheck(
+        self,
+        request: _encounter_pb2.ResolveCheckRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_encounter_pb2.ResolveCheckResponse, _abc.Awaitable[_encounter_pb2.ResolveCheckResponse]]:
+        """Resolves a stored character's ability check, skill check or saving throw by the rules (sheet and live
+        conditions from memory) and records the roll as a campaign event, once per check_id.
+        """
 
 def add_EncounterServiceServicer_to_server(servicer: EncounterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

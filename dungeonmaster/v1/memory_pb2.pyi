@@ -45,6 +45,8 @@ class _EventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventKind.V
     """A change to a character's state."""
     EVENT_KIND_NOTE: _EventKind.ValueType  # 8
     """A free note."""
+    EVENT_KIND_CHECK: _EventKind.ValueType  # 9
+    """An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
 
 class EventKind(_EventKind, metaclass=_EventKindEnumTypeWrapper):
     """Kind of campaign event."""
@@ -67,6 +69,8 @@ EVENT_KIND_STATE_CHANGE: EventKind.ValueType  # 7
 """A change to a character's state."""
 EVENT_KIND_NOTE: EventKind.ValueType  # 8
 """A free note."""
+EVENT_KIND_CHECK: EventKind.ValueType  # 9
+"""An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
 Global___EventKind: _TypeAlias = EventKind  # noqa: Y015
 
 class _ContextSource:
@@ -104,6 +108,38 @@ CONTEXT_SOURCE_RECENT_EVENT: ContextSource.ValueType  # 4
 CONTEXT_SOURCE_CHARACTER_STATE: ContextSource.ValueType  # 5
 """The current state of a character involved."""
 Global___ContextSource: _TypeAlias = ContextSource  # noqa: Y015
+
+class _LiveKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LiveKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LiveKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LIVE_KIND_UNSPECIFIED: _LiveKind.ValueType  # 0
+    """Not given."""
+    LIVE_KIND_TURN_STARTED: _LiveKind.ValueType  # 1
+    """A turn took the campaign's turn lease: it is this actor's turn."""
+    LIVE_KIND_NARRATION: _LiveKind.ValueType  # 2
+    """A narration chunk of the turn being played."""
+    LIVE_KIND_IMAGE: _LiveKind.ValueType  # 3
+    """A picture for the turn is ready (ref is its asset SHA-256)."""
+    LIVE_KIND_TURN_ENDED: _LiveKind.ValueType  # 4
+    """The turn ended and gave the lease back."""
+
+class LiveKind(_LiveKind, metaclass=_LiveKindEnumTypeWrapper):
+    """Kind of live update."""
+
+LIVE_KIND_UNSPECIFIED: LiveKind.ValueType  # 0
+"""Not given."""
+LIVE_KIND_TURN_STARTED: LiveKind.ValueType  # 1
+"""A turn took the campaign's turn lease: it is this actor's turn."""
+LIVE_KIND_NARRATION: LiveKind.ValueType  # 2
+"""A narration chunk of the turn being played."""
+LIVE_KIND_IMAGE: LiveKind.ValueType  # 3
+"""A picture for the turn is ready (ref is its asset SHA-256)."""
+LIVE_KIND_TURN_ENDED: LiveKind.ValueType  # 4
+"""The turn ended and gave the lease back."""
+Global___LiveKind: _TypeAlias = LiveKind  # noqa: Y015
 
 @_typing.final
 class World(_message.Message):
@@ -249,6 +285,8 @@ class Character(_message.Message):
     STAT_BLOCK_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    SHEET_JSON_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id."""
     campaign_id: _builtins.str
@@ -265,6 +303,12 @@ class Character(_message.Message):
     """Level (PCs) or 0."""
     description: _builtins.str
     """Public description."""
+    sheet_json: _builtins.str
+    """Player characters: the sheet built by the rules engine, as JSON (see CharacterSheet.sheet_json). The server
+    accepts it only when rebuilding it from its own choices gives the same numbers; empty for NPCs.
+    """
+    owner: _builtins.str
+    """Key id of the player whose seat controls this character; empty: only the DM role acts for it."""
     @_builtins.property
     def secrets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """DM-only secrets; empty unless the caller's audience is the DM."""
@@ -296,10 +340,12 @@ class Character(_message.Message):
         stat_block: _common_pb2.StatBlock | None = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        sheet_json: _builtins.str = ...,
+        owner: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "stat_block", b"stat_block"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ancestry", b"ancestry", "campaign_id", b"campaign_id", "character_class", b"character_class", "create_time", b"create_time", "description", b"description", "id", b"id", "is_npc", b"is_npc", "level", b"level", "name", b"name", "secrets", b"secrets", "stat_block", b"stat_block", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ancestry", b"ancestry", "campaign_id", b"campaign_id", "character_class", b"character_class", "create_time", b"create_time", "description", b"description", "id", b"id", "is_npc", b"is_npc", "level", b"level", "name", b"name", "owner", b"owner", "secrets", b"secrets", "sheet_json", b"sheet_json", "stat_block", b"stat_block", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -311,6 +357,26 @@ class CharacterState(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ResourcesUsedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CHARACTER_ID_FIELD_NUMBER: _builtins.int
     HIT_POINTS_FIELD_NUMBER: _builtins.int
     MAX_HIT_POINTS_FIELD_NUMBER: _builtins.int
@@ -321,6 +387,15 @@ class CharacterState(_message.Message):
     NOTES_FIELD_NUMBER: _builtins.int
     VALID_FROM_FIELD_NUMBER: _builtins.int
     VALID_TO_FIELD_NUMBER: _builtins.int
+    HIT_DICE_LEFT_FIELD_NUMBER: _builtins.int
+    SLOTS_USED_FIELD_NUMBER: _builtins.int
+    RESOURCES_USED_FIELD_NUMBER: _builtins.int
+    EXHAUSTION_FIELD_NUMBER: _builtins.int
+    XP_FIELD_NUMBER: _builtins.int
+    DEATH_SUCCESSES_FIELD_NUMBER: _builtins.int
+    DEATH_FAILURES_FIELD_NUMBER: _builtins.int
+    STABLE_FIELD_NUMBER: _builtins.int
+    DEAD_FIELD_NUMBER: _builtins.int
     character_id: _builtins.str
     """The character."""
     hit_points: _builtins.int
@@ -333,6 +408,20 @@ class CharacterState(_message.Message):
     """Current location id (may be empty)."""
     notes: _builtins.str
     """Free notes."""
+    hit_dice_left: _builtins.int
+    """Player characters' live numbers (kept in the same history, so "as of" covers them). Hit dice left."""
+    exhaustion: _builtins.int
+    """Exhaustion level 0-6."""
+    xp: _builtins.int
+    """Experience points."""
+    death_successes: _builtins.int
+    """Death saving throw successes (at 0 hit points)."""
+    death_failures: _builtins.int
+    """Death saving throw failures."""
+    stable: _builtins.bool
+    """True once stable at 0 hit points."""
+    dead: _builtins.bool
+    """True when dead."""
     @_builtins.property
     def conditions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Active conditions, e.g. "poisoned"."""
@@ -349,6 +438,14 @@ class CharacterState(_message.Message):
     def valid_to(self) -> _timestamp_pb2.Timestamp:
         """When it was replaced; unset for the current state."""
 
+    @_builtins.property
+    def slots_used(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Spell slots used per level: slots_used[0] is level 1 ... slots_used[8] is level 9 (empty: none used)."""
+
+    @_builtins.property
+    def resources_used(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Class resources used, by class number name (e.g. "rage_count": 1)."""
+
     def __init__(
         self,
         *,
@@ -362,10 +459,19 @@ class CharacterState(_message.Message):
         notes: _builtins.str = ...,
         valid_from: _timestamp_pb2.Timestamp | None = ...,
         valid_to: _timestamp_pb2.Timestamp | None = ...,
+        hit_dice_left: _builtins.int = ...,
+        slots_used: _abc.Iterable[_builtins.int] | None = ...,
+        resources_used: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        exhaustion: _builtins.int = ...,
+        xp: _builtins.int = ...,
+        death_successes: _builtins.int = ...,
+        death_failures: _builtins.int = ...,
+        stable: _builtins.bool = ...,
+        dead: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["valid_from", b"valid_from", "valid_to", b"valid_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["character_id", b"character_id", "conditions", b"conditions", "hit_points", b"hit_points", "inventory", b"inventory", "location_id", b"location_id", "max_hit_points", b"max_hit_points", "notes", b"notes", "temporary_hit_points", b"temporary_hit_points", "valid_from", b"valid_from", "valid_to", b"valid_to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["character_id", b"character_id", "conditions", b"conditions", "dead", b"dead", "death_failures", b"death_failures", "death_successes", b"death_successes", "exhaustion", b"exhaustion", "hit_dice_left", b"hit_dice_left", "hit_points", b"hit_points", "inventory", b"inventory", "location_id", b"location_id", "max_hit_points", b"max_hit_points", "notes", b"notes", "resources_used", b"resources_used", "slots_used", b"slots_used", "stable", b"stable", "temporary_hit_points", b"temporary_hit_points", "valid_from", b"valid_from", "valid_to", b"valid_to", "xp", b"xp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -521,6 +627,8 @@ class Event(_message.Message):
     AUDIENCE_FIELD_NUMBER: _builtins.int
     OCCUR_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id."""
     campaign_id: _builtins.str
@@ -539,9 +647,17 @@ class Event(_message.Message):
     """Who may see it."""
     request_id: _builtins.str
     """The client-supplied idempotency key it was recorded under."""
+    sequence: _builtins.int
+    """Position in the campaign log: 1, 2, 3… per campaign in commit order (server-assigned)."""
     @_builtins.property
     def occur_time(self) -> _timestamp_pb2.Timestamp:
         """When it happened."""
+
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A whisper: key ids of the players who may see it (besides the DM role); empty means its whole audience.
+        At most 16 ids of at most 128 characters.
+        """
 
     def __init__(
         self,
@@ -556,10 +672,12 @@ class Event(_message.Message):
         audience: _common_pb2.Audience.ValueType = ...,
         occur_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str = ...,
+        sequence: _builtins.int = ...,
+        recipients: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "audience", b"audience", "campaign_id", b"campaign_id", "content", b"content", "id", b"id", "kind", b"kind", "metadata_json", b"metadata_json", "occur_time", b"occur_time", "request_id", b"request_id", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "audience", b"audience", "campaign_id", b"campaign_id", "content", b"content", "id", b"id", "kind", b"kind", "metadata_json", b"metadata_json", "occur_time", b"occur_time", "recipients", b"recipients", "request_id", b"request_id", "sequence", b"sequence", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1307,19 +1425,23 @@ class GetCharacterRequest(_message.Message):
 
     CHARACTER_ID_FIELD_NUMBER: _builtins.int
     AUDIENCE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
     character_id: _builtins.str
     """Character id."""
     audience: _common_pb2.Audience.ValueType
     """Audience of the caller; secrets are returned only for the DM (the gateway sets it from the caller's key)."""
+    campaign_id: _builtins.str
+    """When set, the character must belong to this campaign (NOT_FOUND naming character_id otherwise)."""
     def __init__(
         self,
         *,
         character_id: _builtins.str = ...,
         audience: _common_pb2.Audience.ValueType = ...,
+        campaign_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "character_id", b"character_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "campaign_id", b"campaign_id", "character_id", b"character_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1426,10 +1548,13 @@ class UpdateCharacterStateRequest(_message.Message):
     CHARACTER_ID_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
     character_id: _builtins.str
     """Character id."""
     request_id: _builtins.str
     """Idempotency key: a repeat with the same key does not add another history row."""
+    campaign_id: _builtins.str
+    """When set, the character must belong to this campaign (NOT_FOUND naming character_id otherwise)."""
     @_builtins.property
     def state(self) -> Global___CharacterState:
         """The new state; valid_from/valid_to are set by the server."""
@@ -1440,10 +1565,11 @@ class UpdateCharacterStateRequest(_message.Message):
         character_id: _builtins.str = ...,
         state: Global___CharacterState | None = ...,
         request_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["character_id", b"character_id", "request_id", b"request_id", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "character_id", b"character_id", "request_id", b"request_id", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1481,8 +1607,11 @@ class GetCharacterStateRequest(_message.Message):
 
     CHARACTER_ID_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
     character_id: _builtins.str
     """Character id."""
+    campaign_id: _builtins.str
+    """When set, the character must belong to this campaign (NOT_FOUND naming character_id otherwise)."""
     @_builtins.property
     def as_of(self) -> _timestamp_pb2.Timestamp:
         """Return the state as it was at this time; the current state when unset."""
@@ -1492,10 +1621,11 @@ class GetCharacterStateRequest(_message.Message):
         *,
         character_id: _builtins.str = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
+        campaign_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "character_id", b"character_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "campaign_id", b"campaign_id", "character_id", b"character_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2737,3 +2867,283 @@ class GetIndexStatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetIndexStatusResponse: _TypeAlias = GetIndexStatusResponse  # noqa: Y015
+
+@_typing.final
+class LiveUpdate(_message.Message):
+    """An ephemeral update of a turn in progress. Its place in the log: after event after_sequence and before the
+    turn's recorded events (turns are serialised, so nothing else is recorded in between).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    REF_FIELD_NUMBER: _builtins.int
+    kind: Global___LiveKind.ValueType
+    """Kind."""
+    turn_id: _builtins.str
+    """The turn's id."""
+    after_sequence: _builtins.int
+    """Sequence of the last event committed when the turn started."""
+    actor: _builtins.str
+    """Who acts."""
+    text: _builtins.str
+    """Narration text."""
+    index: _builtins.int
+    """Index of the narration chunk within the turn, from 0."""
+    audience: _common_pb2.Audience.ValueType
+    """Who may see it."""
+    ref: _builtins.str
+    """A reference, e.g. the image's SHA-256."""
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A whisper: key ids of the players who may see it (besides the DM role); empty means its whole audience."""
+
+    def __init__(
+        self,
+        *,
+        kind: Global___LiveKind.ValueType = ...,
+        turn_id: _builtins.str = ...,
+        after_sequence: _builtins.int = ...,
+        actor: _builtins.str = ...,
+        text: _builtins.str = ...,
+        index: _builtins.int = ...,
+        audience: _common_pb2.Audience.ValueType = ...,
+        recipients: _abc.Iterable[_builtins.str] | None = ...,
+        ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "after_sequence", b"after_sequence", "audience", b"audience", "index", b"index", "kind", b"kind", "recipients", b"recipients", "ref", b"ref", "text", b"text", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LiveUpdate: _TypeAlias = LiveUpdate  # noqa: Y015
+
+@_typing.final
+class WatchEventsRequest(_message.Message):
+    """Request for WatchEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    after_sequence: _builtins.int
+    """Send events with a greater sequence (0: from the start of the log)."""
+    audience: _common_pb2.Audience.ValueType
+    """The caller's audience (capped at PLAYER for player keys)."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        after_sequence: _builtins.int = ...,
+        audience: _common_pb2.Audience.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "audience", b"audience", "campaign_id", b"campaign_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchEventsRequest: _TypeAlias = WatchEventsRequest  # noqa: Y015
+
+@_typing.final
+class WatchEventsResponse(_message.Message):
+    """One message of the WatchEvents stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    LIVE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> Global___Event:
+        """A committed event of the campaign log."""
+
+    @_builtins.property
+    def live(self) -> Global___LiveUpdate:
+        """A live update (not stored)."""
+
+    def __init__(
+        self,
+        *,
+        event: Global___Event | None = ...,
+        live: Global___LiveUpdate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "item", b"item", "live", b"live"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "item", b"item", "live", b"live"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["event", "live"]  # noqa: Y015
+    _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
+
+Global___WatchEventsResponse: _TypeAlias = WatchEventsResponse  # noqa: Y015
+
+@_typing.final
+class PublishLiveRequest(_message.Message):
+    """Request for PublishLive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    UPDATE_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    @_builtins.property
+    def update(self) -> Global___LiveUpdate:
+        """The update."""
+
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        update: Global___LiveUpdate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update", b"update"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "update", b"update"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishLiveRequest: _TypeAlias = PublishLiveRequest  # noqa: Y015
+
+@_typing.final
+class PublishLiveResponse(_message.Message):
+    """Response of PublishLive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATCHERS_FIELD_NUMBER: _builtins.int
+    watchers: _builtins.int
+    """Watch streams it was handed to (on this memory process)."""
+    def __init__(
+        self,
+        *,
+        watchers: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["watchers", b"watchers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishLiveResponse: _TypeAlias = PublishLiveResponse  # noqa: Y015
+
+@_typing.final
+class AcquireTurnRequest(_message.Message):
+    """Request for AcquireTurn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    HOLDER_FIELD_NUMBER: _builtins.int
+    LEASE_MS_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    turn_id: _builtins.str
+    """The turn's id (1-128 chars); a retry with the same id keeps its place."""
+    holder: _builtins.str
+    """Who asks, for whose-turn displays (at most 200 chars)."""
+    lease_ms: _builtins.int
+    """How long the lease holds once granted unless released, 1-600,000 ms (default 120,000): a crashed holder
+    blocks the table no longer than this.
+    """
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        turn_id: _builtins.str = ...,
+        holder: _builtins.str = ...,
+        lease_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "holder", b"holder", "lease_ms", b"lease_ms", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcquireTurnRequest: _TypeAlias = AcquireTurnRequest  # noqa: Y015
+
+@_typing.final
+class AcquireTurnResponse(_message.Message):
+    """Response of AcquireTurn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    WAITED_MS_FIELD_NUMBER: _builtins.int
+    after_sequence: _builtins.int
+    """Sequence of the last event committed when the lease was granted."""
+    waited_ms: _builtins.float
+    """Milliseconds spent waiting behind earlier turns."""
+    def __init__(
+        self,
+        *,
+        after_sequence: _builtins.int = ...,
+        waited_ms: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "waited_ms", b"waited_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcquireTurnResponse: _TypeAlias = AcquireTurnResponse  # noqa: Y015
+
+@_typing.final
+class ReleaseTurnRequest(_message.Message):
+    """Request for ReleaseTurn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    turn_id: _builtins.str
+    """The turn's id."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        turn_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseTurnRequest: _TypeAlias = ReleaseTurnRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseTurnResponse(_message.Message):
+    """Response of ReleaseTurn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELEASED_FIELD_NUMBER: _builtins.int
+    released: _builtins.bool
+    """True when a lease or a place in the queue was given back."""
+    def __init__(
+        self,
+        *,
+        released: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["released", b"released"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseTurnResponse: _TypeAlias = ReleaseTurnResponse  # noqa: Y015

@@ -8,6 +8,7 @@ from dungeonmaster.v1 import common_pb2 as _common_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,34 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _AbilityMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AbilityMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AbilityMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ABILITY_METHOD_UNSPECIFIED: _AbilityMethod.ValueType  # 0
+    """Treated as ABILITY_METHOD_STANDARD_ARRAY."""
+    ABILITY_METHOD_STANDARD_ARRAY: _AbilityMethod.ValueType  # 1
+    """15, 14, 13, 12, 10, 8 assigned to the abilities (by the class's priorities when no scores are given)."""
+    ABILITY_METHOD_POINT_BUY: _AbilityMethod.ValueType  # 2
+    """Scores 8-15 bought with 27 points."""
+    ABILITY_METHOD_GIVEN: _AbilityMethod.ValueType  # 3
+    """Any scores, each 3-20 after racial bonuses (e.g. rolled at the table)."""
+
+class AbilityMethod(_AbilityMethod, metaclass=_AbilityMethodEnumTypeWrapper):
+    """How a character's ability scores are chosen."""
+
+ABILITY_METHOD_UNSPECIFIED: AbilityMethod.ValueType  # 0
+"""Treated as ABILITY_METHOD_STANDARD_ARRAY."""
+ABILITY_METHOD_STANDARD_ARRAY: AbilityMethod.ValueType  # 1
+"""15, 14, 13, 12, 10, 8 assigned to the abilities (by the class's priorities when no scores are given)."""
+ABILITY_METHOD_POINT_BUY: AbilityMethod.ValueType  # 2
+"""Scores 8-15 bought with 27 points."""
+ABILITY_METHOD_GIVEN: AbilityMethod.ValueType  # 3
+"""Any scores, each 3-20 after racial bonuses (e.g. rolled at the table)."""
+Global___AbilityMethod: _TypeAlias = AbilityMethod  # noqa: Y015
 
 @_typing.final
 class NpcRelationship(_message.Message):
@@ -466,3 +495,149 @@ class GetNpcOptionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetNpcOptionsResponse: _TypeAlias = GetNpcOptionsResponse  # noqa: Y015
+
+@_typing.final
+class BuildCharacterRequest(_message.Message):
+    """Request for BuildCharacter."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    CHARACTER_CLASS_FIELD_NUMBER: _builtins.int
+    RACE_FIELD_NUMBER: _builtins.int
+    SUBRACE_FIELD_NUMBER: _builtins.int
+    BACKGROUND_SKILLS_FIELD_NUMBER: _builtins.int
+    CLASS_SKILLS_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    ABILITY_METHOD_FIELD_NUMBER: _builtins.int
+    SCORES_FIELD_NUMBER: _builtins.int
+    EQUIPMENT_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    PREGENERATED_FIELD_NUMBER: _builtins.int
+    SAVE_FIELD_NUMBER: _builtins.int
+    ROLLED_HIT_POINTS_FIELD_NUMBER: _builtins.int
+    SUBCLASS_FIELD_NUMBER: _builtins.int
+    EXPERTISE_FIELD_NUMBER: _builtins.int
+    RACIAL_BONUS_CHOICES_FIELD_NUMBER: _builtins.int
+    RACIAL_SKILLS_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign to store the character in; required when save is set."""
+    name: _builtins.str
+    """Character name, 1-100 chars; pregenerated heroes get a default name when empty."""
+    character_class: _builtins.str
+    """Class index or name, e.g. "fighter"."""
+    race: _builtins.str
+    """Race index or name, e.g. "dwarf"; pregenerated heroes get the class's usual race when empty."""
+    subrace: _builtins.str
+    """Subrace index, e.g. "hill-dwarf"; required when the race has subraces (unless pregenerated)."""
+    level: _builtins.int
+    """Level 1-20."""
+    ability_method: Global___AbilityMethod.ValueType
+    """How the ability scores were chosen."""
+    seed: _builtins.int
+    """Seed (rolled hit points); 0 keeps the fixed average."""
+    pregenerated: _builtins.bool
+    """True for a ready-made hero of this class and level: scores, skills and kit are chosen for the player."""
+    save: _builtins.bool
+    """True to store the character (sheet and starting live state) in the campaign's memory."""
+    rolled_hit_points: _builtins.bool
+    """True to roll hit points after level 1 with the seed instead of taking the fixed average."""
+    subclass: _builtins.str
+    """Subclass index, e.g. "champion"; the SRD's one subclass of the class when empty."""
+    description: _builtins.str
+    """Public description stored with the character."""
+    @_builtins.property
+    def background_skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The background's two skill proficiencies, e.g. "insight", "religion"."""
+
+    @_builtins.property
+    def class_skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Class skill picks; the class's usual picks when empty."""
+
+    @_builtins.property
+    def scores(self) -> _common_pb2.AbilityScores:
+        """Scores before racial bonuses; with the standard array, unset assigns it by the class's priorities."""
+
+    @_builtins.property
+    def equipment(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Equipment indexes, e.g. "chain-mail", "longsword", "shield"."""
+
+    @_builtins.property
+    def expertise(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Skills to take expertise in (rogue, bard); the class's usual picks when empty."""
+
+    @_builtins.property
+    def racial_bonus_choices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Abilities for a half-elf's two +1 bonuses; chosen by the class's priorities when empty."""
+
+    @_builtins.property
+    def racial_skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Skills a race lets the character pick (half-elf); chosen by the class when empty."""
+
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        character_class: _builtins.str = ...,
+        race: _builtins.str = ...,
+        subrace: _builtins.str = ...,
+        background_skills: _abc.Iterable[_builtins.str] | None = ...,
+        class_skills: _abc.Iterable[_builtins.str] | None = ...,
+        level: _builtins.int = ...,
+        ability_method: Global___AbilityMethod.ValueType = ...,
+        scores: _common_pb2.AbilityScores | None = ...,
+        equipment: _abc.Iterable[_builtins.str] | None = ...,
+        seed: _builtins.int = ...,
+        pregenerated: _builtins.bool = ...,
+        save: _builtins.bool = ...,
+        rolled_hit_points: _builtins.bool = ...,
+        subclass: _builtins.str = ...,
+        expertise: _abc.Iterable[_builtins.str] | None = ...,
+        racial_bonus_choices: _abc.Iterable[_builtins.str] | None = ...,
+        racial_skills: _abc.Iterable[_builtins.str] | None = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scores", b"scores"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ability_method", b"ability_method", "background_skills", b"background_skills", "campaign_id", b"campaign_id", "character_class", b"character_class", "class_skills", b"class_skills", "description", b"description", "equipment", b"equipment", "expertise", b"expertise", "level", b"level", "name", b"name", "pregenerated", b"pregenerated", "race", b"race", "racial_bonus_choices", b"racial_bonus_choices", "racial_skills", b"racial_skills", "rolled_hit_points", b"rolled_hit_points", "save", b"save", "scores", b"scores", "seed", b"seed", "subclass", b"subclass", "subrace", b"subrace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildCharacterRequest: _TypeAlias = BuildCharacterRequest  # noqa: Y015
+
+@_typing.final
+class BuildCharacterResponse(_message.Message):
+    """Response of BuildCharacter."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHEET_FIELD_NUMBER: _builtins.int
+    CHARACTER_ID_FIELD_NUMBER: _builtins.int
+    LIVE_FIELD_NUMBER: _builtins.int
+    character_id: _builtins.str
+    """Memory character id, when saved."""
+    @_builtins.property
+    def sheet(self) -> _common_pb2.CharacterSheet:
+        """The sheet."""
+
+    @_builtins.property
+    def live(self) -> _common_pb2.CharacterLive:
+        """Starting live state: full hit points and hit dice, nothing used, the level's XP."""
+
+    def __init__(
+        self,
+        *,
+        sheet: _common_pb2.CharacterSheet | None = ...,
+        character_id: _builtins.str = ...,
+        live: _common_pb2.CharacterLive | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["live", b"live", "sheet", b"sheet"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["character_id", b"character_id", "live", b"live", "sheet", b"sheet"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildCharacterResponse: _TypeAlias = BuildCharacterResponse  # noqa: Y015

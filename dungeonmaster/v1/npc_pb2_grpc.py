@@ -50,6 +50,11 @@ class NpcServiceStub:
                 request_serializer=dungeonmaster_dot_v1_dot_npc__pb2.GetNpcOptionsRequest.SerializeToString,
                 response_deserializer=dungeonmaster_dot_v1_dot_npc__pb2.GetNpcOptionsResponse.FromString,
                 _registered_method=True)
+        self.BuildCharacter = channel.unary_unary(
+                '/dungeonmaster.v1.NpcService/BuildCharacter',
+                request_serializer=dungeonmaster_dot_v1_dot_npc__pb2.BuildCharacterRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_npc__pb2.BuildCharacterResponse.FromString,
+                _registered_method=True)
 
 
 class NpcServiceServicer:
@@ -77,6 +82,14 @@ class NpcServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BuildCharacter(self, request, context):
+        """Builds a player character's sheet by the SRD rules from a player's choices (or a pregenerated hero for a
+        class and level), optionally storing it in a campaign's memory with its starting live state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NpcServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +107,11 @@ def add_NpcServiceServicer_to_server(servicer, server):
                     servicer.GetNpcOptions,
                     request_deserializer=dungeonmaster_dot_v1_dot_npc__pb2.GetNpcOptionsRequest.FromString,
                     response_serializer=dungeonmaster_dot_v1_dot_npc__pb2.GetNpcOptionsResponse.SerializeToString,
+            ),
+            'BuildCharacter': grpc.unary_unary_rpc_method_handler(
+                    servicer.BuildCharacter,
+                    request_deserializer=dungeonmaster_dot_v1_dot_npc__pb2.BuildCharacterRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_npc__pb2.BuildCharacterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +196,33 @@ class NpcService:
             '/dungeonmaster.v1.NpcService/GetNpcOptions',
             dungeonmaster_dot_v1_dot_npc__pb2.GetNpcOptionsRequest.SerializeToString,
             dungeonmaster_dot_v1_dot_npc__pb2.GetNpcOptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BuildCharacter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.NpcService/BuildCharacter',
+            dungeonmaster_dot_v1_dot_npc__pb2.BuildCharacterRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_npc__pb2.BuildCharacterResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,10 @@ class NpcServiceStub:
     """Applies a template (e.g. undead) to an SRD monster and rebalances it to a target CR."""
     GetNpcOptions: _grpc.UnaryUnaryMultiCallable[_npc_pb2.GetNpcOptionsRequest, _npc_pb2.GetNpcOptionsResponse]
     """Lists the valid archetypes, ranks, cultures, faiths and templates of a world."""
+    BuildCharacter: _grpc.UnaryUnaryMultiCallable[_npc_pb2.BuildCharacterRequest, _npc_pb2.BuildCharacterResponse]
+    """Builds a player character's sheet by the SRD rules from a player's choices (or a pregenerated hero for a
+    class and level), optionally storing it in a campaign's memory with its starting live state.
+    """
 
 @_typing.type_check_only
 class NpcServiceAsyncStub(NpcServiceStub):
@@ -51,6 +55,10 @@ class NpcServiceAsyncStub(NpcServiceStub):
     """Applies a template (e.g. undead) to an SRD monster and rebalances it to a target CR."""
     GetNpcOptions: _aio.UnaryUnaryMultiCallable[_npc_pb2.GetNpcOptionsRequest, _npc_pb2.GetNpcOptionsResponse]  # type: ignore[assignment]
     """Lists the valid archetypes, ranks, cultures, faiths and templates of a world."""
+    BuildCharacter: _aio.UnaryUnaryMultiCallable[_npc_pb2.BuildCharacterRequest, _npc_pb2.BuildCharacterResponse]  # type: ignore[assignment]
+    """Builds a player character's sheet by the SRD rules from a player's choices (or a pregenerated hero for a
+    class and level), optionally storing it in a campaign's memory with its starting live state.
+    """
 
 class NpcServiceServicer(metaclass=_abc_1.ABCMeta):
     """NPCs and creatures that fit the world and obey the rules."""
@@ -78,5 +86,15 @@ class NpcServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_npc_pb2.GetNpcOptionsResponse, _abc.Awaitable[_npc_pb2.GetNpcOptionsResponse]]:
         """Lists the valid archetypes, ranks, cultures, faiths and templates of a world."""
+
+    @_abc_1.abstractmethod
+    def BuildCharacter(
+        self,
+        request: _npc_pb2.BuildCharacterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_npc_pb2.BuildCharacterResponse, _abc.Awaitable[_npc_pb2.BuildCharacterResponse]]:
+        """Builds a player character's sheet by the SRD rules from a player's choices (or a pregenerated hero for a
+        class and level), optionally storing it in a campaign's memory with its starting live state.
+        """
 
 def add_NpcServiceServicer_to_server(servicer: NpcServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -55,6 +55,7 @@ def test_rrf_ranks_ids_found_by_both_lists_first() -> None:
     assert rrf([[], []]) == []
 
 
+@pytest.mark.parametrize("milvus_backend", ["lite", "server"], indirect=True)
 def test_rare_exact_name_is_found_by_the_sql_keyword_side(hermit_world: tuple[Memory, str]) -> None:
     memory, slug = hermit_world
     with memory.db.read() as session:

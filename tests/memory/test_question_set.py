@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from memory_svc import question_set
 from memory_svc.kinds import Audience
 from memory_svc.retrieval import RetrievalRequest, RetrievedContext
@@ -34,6 +36,7 @@ def test_question_set_names_real_chunks_and_is_large_enough(make_memory: MemoryF
             assert by_heading[key] <= int(q.audience), f"{q.text!r}: {key} is DM-only"
 
 
+@pytest.mark.parametrize("milvus_backend", ["lite", "server"], indirect=True)
 def test_hit_at_5_at_the_default_turn_budget(make_memory: MemoryFactory) -> None:
     qs = question_set.load(QUESTIONS)
     memory = make_memory()

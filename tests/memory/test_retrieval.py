@@ -45,6 +45,7 @@ def world(make_memory: MemoryFactory) -> tuple[Memory, str]:
     return memory, ingest_world(memory)
 
 
+@pytest.mark.parametrize("milvus_backend", ["lite", "server"], indirect=True)
 def test_player_retrieval_never_contains_a_dm_only_secret(world: tuple[Memory, str]) -> None:
     memory, slug = world
     secrets = dm_only_texts(memory)

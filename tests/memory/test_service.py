@@ -25,7 +25,8 @@ from tests.memory.conftest import SAMPLE_WORLD, MemoryFactory, eventually
 
 M = memory_pb2
 Stub = memory_pb2_grpc.MemoryServiceStub
-PLAYER_ROLE = (("x-dm-role", "player"),)
+#: A player of every campaign: the audience cap is the point here (campaign scoping: tests/security).
+PLAYER_ROLE = (("x-dm-role", "player"), ("x-dm-campaigns", "*"))
 
 
 @asynccontextmanager
@@ -418,12 +419,17 @@ def test_package_main_is_thin() -> None:
 
 
 async def test_embedding_model_is_loaded_at_start_up(make_memory: MemoryFactory) -> None:
-    """A fresh embedder (nothing loaded) is warm before the server answers its first call."""
+    """A fresh embedder (nothing loaded) is loaded by start-up itself, before any retrieval asks for it."""
     from memory_svc.embeddings import Embedder
 
     memory = make_memory()
     memory.embedder = Embedder()
     memory.retriever.embedder = memory.embedder
     assert not memory.embedder.loaded
-    async with serving(memory):
-        assert memory.embedder.loaded
+    async with serving(memory) as (_, stub):
+
+        async def loaded() -> bool:
+            return memory.embedder.loaded
+
+        await eventually(loaded, 120, "the embedding models loaded without any call")
+        assert (await stub.GetIndexStatus(M.GetIndexStatusRequest())).vector_store_available
