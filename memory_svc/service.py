@@ -20,6 +20,7 @@ from google.protobuf import json_format, timestamp_pb2
 from dungeonmaster.v1 import memory_pb2, memory_pb2_grpc
 from memory_svc import (
     assets,
+    authz,
     campaign_log,
     catalog,
     characters,
@@ -176,7 +177,9 @@ def location_pb(loc: Location) -> memory_pb2.Location:
     )
 
 
-def entry_pb(e: LoreEntry) -> memory_pb2.LoreEntry:
+def entry_pb(e: LoreEntry, who: Audience = Audience.DM) -> memory_pb2.LoreEntry:
+    """A lore entry; for a player audience its structured metadata without DM-only facts."""
+    metadata = e.metadata_json if who == Audience.DM else authz.player_view(e.metadata_json)
     return memory_pb2.LoreEntry(
         id=str(e.id),
         world_id=str(e.world_id),
@@ -185,7 +188,7 @@ def entry_pb(e: LoreEntry) -> memory_pb2.LoreEntry:
         title=e.title,
         content=e.text.content,
         keywords=e.keywords,
-        metadata_json=dumps(e.metadata_json),
+        metadata_json=dumps(metadata),
         content_hash=e.text.sha256,
         version=e.version,
         audience=e.audience,  # type: ignore[arg-type]
@@ -517,30 +520,27 @@ class MemoryServicer(TableRpcs, memory_pb2_grpc.MemoryServiceServicer):
     async def GetLoreEntry(
         self, request: memory_pb2.GetLoreEntryRequest, ctx: Any
     ) -> memory_pb2.GetLoreEntryResponse:
+        who = audience(request.audience)
         entry = await off_loop(
-            lore_entries.get_entry,
-            self.db,
-            request.entry_id,
-            request.world_id,
-            request.version,
-            audience(request.audience),
+            lore_entries.get_entry, self.db, request.entry_id, request.world_id, request.version, who
         )
-        return memory_pb2.GetLoreEntryResponse(entry=entry_pb(entry))
+        return memory_pb2.GetLoreEntryResponse(entry=entry_pb(entry, who))
 
     async def ListLoreEntries(
         self, request: memory_pb2.ListLoreEntriesRequest, ctx: Any
     ) -> memory_pb2.ListLoreEntriesResponse:
+        who = audience(request.audience)
         page = await off_loop(
             lore_entries.list_entries,
             self.db,
             request.world_id,
             request.category,
-            audience(request.audience),
+            who,
             request.page_size,
             request.page_token,
         )
         return memory_pb2.ListLoreEntriesResponse(
-            entries=[entry_pb(e) for e in page.items], next_page_token=page.next_token
+            entries=[entry_pb(e, who) for e in page.items], next_page_token=page.next_token
         )
 
     async def UpdateLoreEntry(

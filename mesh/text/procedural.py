@@ -34,6 +34,8 @@ _MARKUP = re.compile(r"^\s*(#+|[-*>]|\d+\.)\s+", re.MULTILINE)
 _RUN_IN = re.compile(r"^\s*[*_]{1,3}[^*_\n]{1,80}?[.:][*_]{1,3}\s+(?=\S)")
 _EMPHASIS = re.compile(r"[*`]+|(?<!\w)_{1,3}|_{1,3}(?!\w)")
 _HEADING = re.compile(r"^\s*#+\s.*$", re.MULTILINE)
+#: Markdown table rows (data, not prose): never quoted.
+_TABLE_ROW = re.compile(r"^\s*\|.*$", re.MULTILINE)
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 #: First-person words a player writes -> the second person the narration speaks in.
 _YOU = {
@@ -62,6 +64,7 @@ def load_tables(name: str) -> dict[str, Any]:
 
 def first_sentence(text: str, limit: int = 240) -> str:
     """The first sentence of a lore text, markdown markers removed, at most ``limit`` chars."""
+    text = _TABLE_ROW.sub("", text)
     body = _HEADING.sub("", text) if _HEADING.sub("", text).strip() else text  # a heading is a label
     clean = _LINK.sub(r"\1", _MARKUP.sub("", body)).replace("\n", " ").strip()
     clean = _EMPHASIS.sub("", _RUN_IN.sub("", clean)).strip()
@@ -107,13 +110,13 @@ def write_narration(prompt: Prompt, rng: random.Random) -> str:
     sense = _pick(rng, t, "senses", tone)
     lines = [f"{opener} Around you, {sense}."]
     states = [c for c in prompt.context if c.source == "character_state"]
-    facts = [c for c in prompt.context if c.source != "character_state"]
+    facts = _facts_to_quote(prompt.context, rng)
     fact_lines: list[str] = []
     leads = rng.sample(t["lore_leads"], len(t["lore_leads"]))  # a different lead for each fact
     seen: set[str] = set()
     for item in facts[:3]:
         sentence = first_sentence(item.text)
-        if sentence and sentence not in seen:
+        if sentence not in seen:
             seen.add(sentence)
             fact_lines.append(f"{leads[len(fact_lines) % len(leads)]} {sentence}")
     if fact_lines:
@@ -132,6 +135,29 @@ def write_narration(prompt: Prompt, rng: random.Random) -> str:
 def _outcomes(variables: dict[str, Any]) -> list[Outcome]:
     found = (outcome_from_variables(o) for o in variables.get("outcomes") or () if isinstance(o, dict))
     return [o for o in found if o is not None]
+
+
+#: Context sources the campaign log fills (the players' own actions, earlier narration, rolls): never quoted back.
+_LOG_SOURCES = frozenset({"campaign", "recent_event", "character_state"})
+
+
+def _quotable(text: str) -> bool:
+    """True when the text opens with a whole sentence of prose (not a table, not a run-on list cut short)."""
+    sentence = first_sentence(text)
+    return bool(sentence) and not sentence.endswith("…")
+
+
+def _facts_to_quote(context: tuple[ContextItem, ...], rng: random.Random) -> list[ContextItem]:
+    """The facts worth telling: what was retrieved for this action first, then one of the pinned world truths
+    (varied by the seed, so the same rule is not recited every turn), never the campaign log read back."""
+    quotable = [c for c in context if c.source not in _LOG_SOURCES and _quotable(c.text)]
+    pinned = [c for c in quotable if c.source == "pinned"]
+    relevant = [c for c in quotable if c.source != "pinned"]
+    chosen = relevant[:2]
+    if pinned:
+        chosen.append(pinned[rng.randrange(min(4, len(pinned)))])
+    rest = [c for c in (*relevant[2:], *pinned) if c not in chosen]
+    return chosen + rest[: max(0, 3 - len(chosen))]
 
 
 def write_summary(prompt: Prompt, rng: random.Random) -> str:
