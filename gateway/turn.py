@@ -235,7 +235,8 @@ class TurnRunner:
         return decision
 
     async def log_decision(self, decision: Decision | None, campaign_id: str) -> None:
-        """Write a decision to the moderation log; best effort (the narrative service logs its own screening)."""
+        """Write a decision to the moderation log; best effort. The only input decision of a turn: narrative_svc is
+        told (``input_screened``) not to screen the input again."""
         if decision is None:
             return
         try:
@@ -351,6 +352,7 @@ class TurnRunner:
             seed=derive_seed(seed, "narration"),
             audience=audience,
             outcomes=[_narration_outcome(checked.result, cast.actor)] if checked else [],
+            input_screened=self.moderator is not None,  # screened above: not screened again downstream
         )
         spawn(self._narrate(narrate_req, out, queue), "narration")
         spawn(self._build(req, world_id, seed, dm, out, queue, npc_ready), "builders")

@@ -28,6 +28,7 @@ class NarrationRequest:
     seed: int = 0
     audience: str = "player"
     tone: str = ""
+    input_screened: bool = False
     outcomes: tuple[Outcome, ...] = ()
 
 

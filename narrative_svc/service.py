@@ -144,6 +144,7 @@ class NarrativeServicer(narrative_pb2_grpc.NarrativeServiceServicer):
             seed=request.seed,
             audience=_audience(request.audience),
             tone=request.tone.strip(),
+            input_screened=request.input_screened,
             outcomes=outcomes,
         )
         # Closed explicitly when the call ends early, so the model request stops with it.
@@ -229,6 +230,7 @@ def build_spec(
         mod,
         context_budget=settings.narrative_context_budget,
         record_events=settings.narrative_record_events,
+        continuity_guard=settings.narrative_continuity_guard,
     )
     servicer = NarrativeServicer(
         narrator,

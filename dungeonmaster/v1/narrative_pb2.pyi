@@ -64,6 +64,7 @@ class NarrateRequest(_message.Message):
     AUDIENCE_FIELD_NUMBER: _builtins.int
     TONE_FIELD_NUMBER: _builtins.int
     OUTCOMES_FIELD_NUMBER: _builtins.int
+    INPUT_SCREENED_FIELD_NUMBER: _builtins.int
     campaign_id: _builtins.str
     """Campaign id; when set, context is retrieved from memory."""
     world_id: _builtins.str
@@ -84,6 +85,11 @@ class NarrateRequest(_message.Message):
     """Audience the narration is for."""
     tone: _builtins.str
     """Tone, e.g. "grim", "whimsical"; free text."""
+    input_screened: _builtins.bool
+    """True when the caller (the gateway) has already screened and logged the action with input moderation: the
+    service then does not screen it again, so a turn has one moderation decision for its input. Output is still
+    guarded. Only trusted callers set it; the gateway never forwards a client's value.
+    """
     @_builtins.property
     def character_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Character ids involved (their states are retrieved)."""
@@ -114,10 +120,11 @@ class NarrateRequest(_message.Message):
         audience: _common_pb2.Audience.ValueType = ...,
         tone: _builtins.str = ...,
         outcomes: _abc.Iterable[Global___NarrationOutcome] | None = ...,
+        input_screened: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "audience", b"audience", "campaign_id", b"campaign_id", "character_ids", b"character_ids", "context", b"context", "max_tokens", b"max_tokens", "outcomes", b"outcomes", "seed", b"seed", "session_id", b"session_id", "temperature", b"temperature", "tone", b"tone", "world_id", b"world_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "audience", b"audience", "campaign_id", b"campaign_id", "character_ids", b"character_ids", "context", b"context", "input_screened", b"input_screened", "max_tokens", b"max_tokens", "outcomes", b"outcomes", "seed", b"seed", "session_id", b"session_id", "temperature", b"temperature", "tone", b"tone", "world_id", b"world_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
