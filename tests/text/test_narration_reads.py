@@ -59,7 +59,7 @@ async def test_the_narration_reads_cleanly(seed: int) -> None:
     )
     text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
     assert not re.search(r"[*#`_\[\]]", text), text
-    assert "you search the body for clues" in text and '"' not in text, text
+    assert "you search the body for clues" in text.lower() and '"' not in text, text
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
     assert len(sentences) == len(set(sentences)), text
-    assert text.count("The drowned bells ring only at low tide.") == 1, text  # given twice, told once
+    assert text.lower().count("the drowned bells ring only at low tide.") == 1, text  # given twice, told once
