@@ -106,6 +106,9 @@ POLICIES: dict[str, Policy] = {
     "MemoryService/LogModeration": ADMIN,
     "MemoryService/ListModerationDecisions": _camp("required", STAFF),
     "MemoryService/RetrieveContext": _camp("optional", audience_field="audience"),
+    "MemoryService/PinFact": _camp("required", STAFF),
+    "MemoryService/ListPinnedFacts": _camp("required", audience_field="audience"),
+    "MemoryService/UnpinFact": _camp("required", STAFF),
     "MemoryService/Reindex": ADMIN,
     "MemoryService/GetIndexStatus": STAFF_ONLY,
     # narrative
