@@ -14,7 +14,7 @@ from typing import Any
 
 from mesh.errors import InvalidArgument
 from rules.challenge import parse_cr
-from rules.difficulty import Difficulty, XpBreakdown
+from rules.difficulty import DIFFICULTIES_2024, Difficulty, XpBreakdown
 from rules.statblock import Ability, Damage, StatBlock
 
 
@@ -180,8 +180,9 @@ class Encounter:
 
     @property
     def budget(self) -> int:
-        """The band's lower bound: the XP the generator aimed at or above."""
-        return self.band[0]
+        """The figure the generator aimed at: the 2014 threshold it reached or the 2024 budget it spent
+        within (2024 budgets are spending limits, the band's inclusive top)."""
+        return self.band[1] - 1 if self.difficulty in DIFFICULTIES_2024 else self.band[0]
 
     @property
     def creature_count(self) -> int:

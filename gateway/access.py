@@ -111,6 +111,10 @@ POLICIES: dict[str, Policy] = {
     "MemoryService/UnpinFact": _camp("required", STAFF),
     "MemoryService/Reindex": ADMIN,
     "MemoryService/GetIndexStatus": STAFF_ONLY,
+    "MemoryService/WatchEvents": _camp("required", audience_field="audience"),
+    "MemoryService/PublishLive": _camp("required", STAFF),
+    "MemoryService/AcquireTurn": _camp("required", STAFF),
+    "MemoryService/ReleaseTurn": _camp("required", STAFF),
     # narrative
     "NarrativeService/Narrate": _camp("optional", audience_field="audience", service_field="input_screened"),
     "NarrativeService/PlotTwist": _camp("required", STAFF),
@@ -138,6 +142,7 @@ POLICIES: dict[str, Policy] = {
     "GameMasterService/PlayTurn": _camp("required"),
     "GameMasterService/GenerateScene": _camp("required", STAFF),
     "GameMasterService/GetStatus": Policy(public=True),
+    "GameMasterService/WatchCampaign": _camp("required"),
 }
 
 

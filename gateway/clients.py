@@ -31,6 +31,7 @@ from dungeonmaster.v1 import (
     visual_pb2_grpc,
 )
 from gateway.keys import Principal
+from gateway.table import stamp_event
 from gateway.upstream import Upstream
 from mesh import errors
 from mesh.channels import call_metadata, remaining_timeout
@@ -151,6 +152,7 @@ class ServiceClients:
         return reply
 
     async def record_event(self, request: memory_pb2.RecordEventRequest) -> memory_pb2.RecordEventResponse:
+        stamp_event(request)  # a private turn's events reach only its audience
         reply: memory_pb2.RecordEventResponse = await self._unary(
             "memory", memory_pb2_grpc.MemoryServiceStub, "RecordEvent", request
         )

@@ -54,7 +54,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
     ) -> tuple[Principal, OwnerLookup | None, float, tuple[tuple[str, Any], ...]]:
         """Gate the call without waiting: principal, pending owner lookup, downstream timeout, outgoing metadata."""
         incoming = context.invocation_metadata()
-        principal = self.gate.authenticate(incoming)
+        principal = self.gate.authenticate(incoming, context.peer())
         self.gate.check_size(len(first))
         lookup = self.gate.check(policy, principal, route.path, first, route.request_type)
         timeout = self.gate.timeout(route.path, context.time_remaining())

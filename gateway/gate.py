@@ -15,11 +15,13 @@ import grpc
 from google.protobuf import message as pb_message
 
 from gateway.access import OwnerLookup, Policy, authorize, authorize_owner
+from gateway.authfail import AuthFailures
 from gateway.keys import API_KEY_KEY, AUTHORIZATION_KEY, KeyRing, Principal, Unauthenticated
 from gateway.ratelimit import RateLimiter
 from mesh.context import REQUEST_ID_KEY, deadline_var, identity_var, request_id_var
 from mesh.errors import ResourceExhausted
 from mesh.settings import Settings
+from mesh.validation import decode
 
 #: Incoming metadata never passed on: credentials, identity (the gateway sets it), and transport headers.
 DROPPED_KEYS = frozenset({AUTHORIZATION_KEY, API_KEY_KEY, REQUEST_ID_KEY, "user-agent", "te", "content-type"})
@@ -40,6 +42,9 @@ class Gate:
         self.settings = settings
         self.keys = keys or KeyRing.from_settings(settings)
         self.limiter = limiter or RateLimiter()
+        self.auth_failures = AuthFailures(
+            settings.gateway_auth_failure_rate_per_s, settings.gateway_auth_failure_burst
+        )
         self.owner_resolver: OwnerResolver | None = None
         self._owners: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._identity_md: dict[str, tuple[tuple[str, str], ...]] = {}
@@ -48,9 +53,20 @@ class Gate:
 
     # --- admission -----------------------------------------------------------------------------------------
 
-    def authenticate(self, metadata: Metadata | None) -> Principal:
-        """The caller's principal and one token of its rate; raises Unauthenticated / ResourceExhausted."""
-        principal = self.keys.authenticate(metadata)
+    def authenticate(self, metadata: Metadata | None, peer: str = "") -> Principal:
+        """The caller's principal and one token of its rate; raises Unauthenticated / ResourceExhausted.
+
+        With the caller's ``peer`` address, failed attempts are rate limited per address (``gateway.authfail``).
+        """
+        if not peer:
+            principal = self.keys.authenticate(metadata)
+        else:
+            self.auth_failures.admit(peer)
+            try:
+                principal = self.keys.authenticate(metadata)
+            except Unauthenticated:
+                self.auth_failures.failed(peer)
+                raise
         self.limiter.take(principal.key_id, principal.rate_per_s, principal.burst)
         return principal
 
@@ -77,7 +93,7 @@ class Gate:
         if policy.needs_decode(principal):
             if isinstance(request, bytes):
                 assert request_type is not None
-                message = request_type.FromString(request)
+                message = decode(request_type, request)
             else:
                 message = request
         return authorize(policy, principal, message, method)

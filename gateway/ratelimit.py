@@ -40,6 +40,14 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / rate
 
+    def peek(self, key_id: str, rate: float, burst: int) -> float:
+        """Seconds until ``key_id`` has a token again (0.0 when it has one), without taking it."""
+        bucket = self._buckets.get(key_id)
+        if bucket is None:
+            return 0.0
+        tokens = min(float(burst), bucket.tokens + (self._clock() - bucket.stamp) * rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+
     def take(self, key_id: str, rate: float, burst: int) -> None:
         """Take one token or raise ResourceExhausted with the wait until the next one."""
         wait = self.try_take(key_id, rate, burst)

@@ -34,6 +34,8 @@ from gateway.probe import Prober
 from gateway.readiness import full_name, summarize
 from gateway.routes import GAME_MASTER_SERVICE, module_service_names
 from gateway.scene import build_scene, scene_response
+from gateway.table import Table
+from gateway.table_clients import TableClients
 from gateway.turn import (
     Built,
     Checked,
@@ -46,6 +48,7 @@ from gateway.turn import (
     Warning,
 )
 from gateway.upstream import Upstream
+from gateway.watch import watch_campaign
 from mesh.errors import Violations
 from mesh.health import Readiness
 from mesh.moderation import get_moderator
@@ -130,18 +133,26 @@ class GameMasterService(gateway_pb2_grpc.GameMasterServiceServicer):
     """PlayTurn, GenerateScene and GetStatus."""
 
     def __init__(
-        self, gate: Gate, runner: TurnRunner, clients: ServiceClients, prober: Prober, settings: Settings
+        self,
+        gate: Gate,
+        runner: TurnRunner,
+        clients: ServiceClients,
+        prober: Prober,
+        settings: Settings,
+        table_clients: TableClients | None = None,
     ) -> None:
         self.gate = gate
         self.runner = runner
         self.clients = clients
         self.prober = prober
         self.settings = settings
+        self.table_clients = table_clients or TableClients(clients.upstream)
+        self.table = Table(self.table_clients)
 
     async def _admit(self, context: grpc.aio.ServicerContext, method: str, request: Any) -> Principal:
         """Gate a composite call; binds the caller's verified identity and deadline for the downstream calls."""
         try:
-            principal = self.gate.authenticate(context.invocation_metadata())
+            principal = self.gate.authenticate(context.invocation_metadata(), context.peer())
         except Unauthenticated as exc:
             await abort_unauthenticated(context, exc)
             raise
@@ -156,11 +167,23 @@ class GameMasterService(gateway_pb2_grpc.GameMasterServiceServicer):
     ) -> AsyncIterator[gateway_pb2.PlayTurnResponse]:
         principal = await self._admit(context, "PlayTurn", request)
         validate_turn(request)
+        await self.table.check_seat(principal, request)
         sequence = 0
-        async with contextlib.aclosing(self.runner.play(request, principal.role)) as events:
-            async for event in events:
-                yield turn_response(event, sequence)
-                sequence += 1
+        async with self.table.turn(principal, request, context.time_remaining()) as relay:
+            async with contextlib.aclosing(self.runner.play(request, principal.role)) as events:
+                async for event in events:
+                    relay.observe(event)
+                    yield turn_response(event, sequence)
+                    sequence += 1
+
+    async def WatchCampaign(
+        self, request: gateway_pb2.WatchCampaignRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gateway_pb2.WatchCampaignResponse]:
+        principal = await self._admit(context, "WatchCampaign", request)
+        stream = watch_campaign(self.table_clients, principal, request, context.time_remaining())
+        async with contextlib.aclosing(stream) as updates:
+            async for update in updates:
+                yield update
 
     async def GenerateScene(
         self, request: gateway_pb2.GenerateSceneRequest, context: grpc.aio.ServicerContext
@@ -279,4 +302,5 @@ def build_spec(settings: Settings) -> ServiceSpec:
         extra_reflection=[n for n in module_service_names() if n not in required],
         health_details=_log_readiness,
         server_credentials=server_credentials(settings),
+        max_request_bytes=settings.gateway_max_request_bytes,
     )

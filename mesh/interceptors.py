@@ -36,6 +36,7 @@ from mesh.context import (
 from mesh.logs import AccessLog
 from mesh.metrics import RpcMetrics
 from mesh.status import ErrorStatus, to_grpc_status
+from mesh.validation import Rejected, RequestGuard, checked_iterator, checked_stream
 
 log = logging.getLogger("mesh.server")
 
@@ -64,8 +65,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         *,
         metrics: RpcMetrics | None = None,
         quiet_prefixes: Sequence[str] = QUIET_PREFIXES,
+        guard: RequestGuard | None = None,
+        caller_guard: Callable[[Any, str], None] | None = None,
     ) -> None:
         self._service = service
+        self._guard = guard
+        #: Called first in every call (``mesh.identity.CallerGuard``): raises to refuse the caller.
+        self._caller_guard = caller_guard
         self._metrics = metrics
         self._quiet = tuple(quiet_prefixes)
         self._cache: dict[str, tuple[Handler, Handler]] = {}
@@ -94,7 +100,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     # --- wrapping ---------------------------------------------------------------------------------------------
 
     def wrap(self, handler: Handler, method: str) -> Handler:
-        """``handler`` (a grpc.RpcMethodHandler for ``method``) with this layer around its behaviour."""
+        """``handler`` (a grpc.RpcMethodHandler for ``method``) with this layer around its behaviour.
+
+        With a request guard, requests are decoded and checked by ``mesh.validation`` and a rejected one ends
+        the call here with its clean error before the servicer runs.
+        """
+        if self._guard is not None:
+            handler = self._guard.guard(handler)
         codecs = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
@@ -105,7 +117,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                self._unary_response(handler.stream_unary, method), **codecs
+                self._unary_response(handler.stream_unary, method, streaming_request=True), **codecs
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
@@ -113,12 +125,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                self._stream_response(handler.stream_stream, method), **codecs
+                self._stream_response(handler.stream_stream, method, streaming_request=True), **codecs
             )
         return handler
 
-    def _unary_response(self, behavior: Callable[..., Any], method: str) -> Callable[..., Awaitable[Any]]:
+    def _unary_response(
+        self, behavior: Callable[..., Any], method: str, *, streaming_request: bool = False
+    ) -> Callable[..., Awaitable[Any]]:
         is_async = inspect.iscoroutinefunction(behavior)
+        check = self._guard is not None
         loud = not method.startswith(self._quiet)
 
         async def wrapper(request: Any, context: Any) -> Any:
@@ -126,6 +141,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             rid = self._begin(context, method)
             code = _OK
             try:
+                if self._caller_guard is not None:
+                    self._caller_guard(context, method)
+                if check:
+                    request = _checked(request, streaming_request)
                 if is_async:
                     return await behavior(request, context)
                 return await asyncio.to_thread(behavior, request, context)
@@ -146,8 +165,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return wrapper
 
-    def _stream_response(self, behavior: Callable[..., Any], method: str) -> Callable[..., Awaitable[None]]:
+    def _stream_response(
+        self, behavior: Callable[..., Any], method: str, *, streaming_request: bool = False
+    ) -> Callable[..., Awaitable[None]]:
         loud = not method.startswith(self._quiet)
+        check = self._guard is not None
         is_async_gen = inspect.isasyncgenfunction(behavior)
         is_async = inspect.iscoroutinefunction(behavior)
 
@@ -159,6 +181,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             rid = self._begin(context, method)
             code = _OK
             try:
+                if self._caller_guard is not None:
+                    self._caller_guard(context, method)
+                if check:
+                    request = _checked(request, streaming_request)
                 if is_async_gen:
                     async with contextlib.aclosing(behavior(request, context)) as stream:
                         async for item in stream:
@@ -231,6 +257,17 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         level = logging.INFO if loud else logging.DEBUG
         if self._access.enabled(level):
             self._access.emit(level, method, name, elapsed, rid, context.peer())
+
+
+def _checked(request: Any, streaming: bool) -> Any:
+    """Raise a rejected request's error; a client stream is wrapped to raise at its first rejected message."""
+    if streaming:
+        if hasattr(request, "__aiter__"):
+            return checked_stream(request)
+        return checked_iterator(request)
+    if request.__class__ is Rejected:
+        raise request.error
+    return request
 
 
 def _cancel_code() -> grpc.StatusCode:

@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mesh import certs, tls
 from mesh.demo import DEMO_LEVEL, DEMO_PARTY, ensure_demo
 from mesh.settings import Settings, get_settings
 
@@ -38,8 +39,18 @@ ORDER: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: The gateway's port is public (API keys, not the mesh's mutual TLS): the launcher checks it in plaintext.
+PUBLIC = "dungeonmaster.v1.GameMasterService"
+
+
+def _channel(address: str, service: str) -> grpc.Channel:
+    if service == PUBLIC:
+        return grpc.insecure_channel(address)
+    return tls.sync_channel(address, get_settings())
+
+
 def _status(address: str, service: str) -> str | None:
-    with grpc.insecure_channel(address) as channel:
+    with _channel(address, service) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=1.0
@@ -129,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    if tls.enabled(settings):  # secure by default: a local CA and a certificate per service, made once
+        certs.ensure(tls.tls_dir(settings), hosts=[settings.host])
     log_dir = Path(settings.data_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []

@@ -23,11 +23,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from mesh import tls
 from mesh.health import HealthMonitor, Readiness
+from mesh.identity import CallerGuard
 from mesh.interceptors import ServerInterceptor
+from mesh.limits import Limits
 from mesh.logs import configure_logging
 from mesh.metrics import MetricsServer, RpcMetrics, service_ready_gauge, start_metrics_server
 from mesh.settings import SERVICES, Settings, get_settings
+from mesh.validation import RequestGuard
 
 __all__ = ["Readiness", "RunningServer", "ServiceSpec", "run", "serve", "server_options", "start_server"]
 
@@ -63,6 +67,8 @@ class ServiceSpec:
     """Called whenever readiness changes (reason / degraded components), e.g. to surface a degraded state."""
     server_credentials: grpc.ServerCredentials | None = None
     """TLS credentials for the listening port (e.g. the gateway's public port); None = plaintext."""
+    max_request_bytes: int | None = None
+    """Largest request message any method accepts, public ones included; None = ``max_message_bytes``."""
 
 
 def server_options(settings: Settings) -> list[tuple[str, Any]]:
@@ -235,7 +241,18 @@ async def start_server(
 async def _start(
     spec: ServiceSpec, settings: Settings, *, port: int | None, metrics_port: int | None
 ) -> RunningServer:
-    interceptor = ServerInterceptor(spec.name, metrics=RpcMetrics(spec.name))
+    tls.set_process_service(spec.name)
+    credentials = spec.server_credentials
+    caller_guard = None
+    if spec.name != "gateway":  # the gateway's public port authenticates by API key (gateway.keys)
+        credentials = credentials or tls.server_credentials(settings, spec.name)
+        caller_guard = CallerGuard(spec.name) if tls.enabled(settings) else None
+        tls.warn_if_open(settings, spec.name)
+    # Every request is decoded and checked once, in the guard, before a servicer sees it (mesh.validation).
+    guard = RequestGuard(Limits(max_request_bytes=spec.max_request_bytes or settings.max_message_bytes))
+    interceptor = ServerInterceptor(
+        spec.name, metrics=RpcMetrics(spec.name), guard=guard, caller_guard=caller_guard
+    )
     server = grpc.aio.server(
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
@@ -256,8 +273,8 @@ async def _start(
         wanted = settings.port_for(spec.name)
     else:
         raise ValueError(f"service {spec.name!r} has no configured port; pass port=")
-    if spec.server_credentials is not None:
-        bound = server.add_secure_port(f"{settings.host}:{wanted}", spec.server_credentials)
+    if credentials is not None:
+        bound = server.add_secure_port(f"{settings.host}:{wanted}", credentials)
     else:
         bound = server.add_insecure_port(f"{settings.host}:{wanted}")
     if bound == 0:

@@ -312,6 +312,26 @@ class Settings(BaseSettings):
         "when visual_compile is on.",
     )
 
+    # --- service identity (mutual TLS) ----------------------------------------------------------------------
+    tls_mode: Literal["mutual", "off"] = Field(
+        "mutual",
+        description="mutual = every service port requires a client certificate signed by the mesh CA and every "
+        "channel between services presents one; identity metadata is honoured only from allowed callers. off = "
+        "plaintext with caller identity taken on trust: a debugging switch (grpcurl -plaintext), loopback only.",
+    )
+    tls_dir: str = Field(
+        "", description="Directory of the mesh CA and per-service certificates; empty = <data_dir>/tls."
+    )
+    tls_ca_file: str = Field(
+        "", description="PEM CA bundle that signs mesh certificates; empty = <tls_dir>/ca.pem."
+    )
+    tls_cert_file: str = Field(
+        "", description="This process's PEM certificate; empty = <tls_dir>/<service>.pem."
+    )
+    tls_key_file: str = Field(
+        "", description="This process's PEM private key; empty = <tls_dir>/<service>.key."
+    )
+
     # --- gRPC runtime ----------------------------------------------------------------------------------------
     grace_period_s: float = Field(
         10.0,
@@ -375,6 +395,12 @@ class Settings(BaseSettings):
     gateway_rate_burst: int = Field(40, ge=1, description="Default token bucket size per API key (burst).")
     gateway_max_request_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request message the gateway accepts (bytes)."
+    )
+    gateway_auth_failure_rate_per_s: float = Field(
+        5.0, gt=0, description="Failed authentications per second a peer address earns back (key guessing)."
+    )
+    gateway_auth_failure_burst: int = Field(
+        50, ge=1, description="Failed authentications a peer address may make in a row before it must wait."
     )
     gateway_default_deadline_s: float = Field(
         30.0, gt=0, description="Deadline of a call that arrives at the gateway without one (s)."
@@ -578,6 +604,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "visual_store_timeout_s",
         "visual_warmup",
     ),
+    "identity": ("tls_mode", "tls_dir", "tls_ca_file", "tls_cert_file", "tls_key_file"),
     "grpc": (
         "grace_period_s",
         "max_message_bytes",
@@ -598,6 +625,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "gateway_rate_per_s",
         "gateway_rate_burst",
         "gateway_max_request_bytes",
+        "gateway_auth_failure_rate_per_s",
+        "gateway_auth_failure_burst",
         "gateway_default_deadline_s",
         "gateway_max_deadline_s",
         "gateway_method_deadlines",

@@ -18,6 +18,7 @@ from grpc_status import rpc_status
 
 from mesh import errors
 from mesh.context import REQUEST_ID_KEY
+from mesh.limits import MAX_VIOLATIONS, clip
 
 #: Domain error class -> status code; subclasses map like their nearest listed base.
 CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
@@ -26,6 +27,7 @@ CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
@@ -61,13 +63,16 @@ def rich_status(exc: BaseException, request_id: str) -> status_pb2.Status:
     code = code_for(exc)
     details: list[object] = []
     if isinstance(exc, errors.DomainError):
-        message = exc.message
+        # Clipped so an error that quotes a huge value can never outgrow the trailers (clients see the status).
+        message = clip(exc.message)
         if isinstance(exc, errors.InvalidArgument):
             details.append(
                 error_details_pb2.BadRequest(
                     field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-                        for f, d in exc.violations
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=clip(f, 200), description=clip(d, 400)
+                        )
+                        for f, d in exc.violations[:MAX_VIOLATIONS]
                     ]
                 )
             )
@@ -83,8 +88,8 @@ def rich_status(exc: BaseException, request_id: str) -> status_pb2.Status:
         elif isinstance(exc, errors.NotFound | errors.AlreadyExists):
             details.append(
                 error_details_pb2.ResourceInfo(
-                    resource_type=exc.resource,
-                    resource_name=exc.name,
+                    resource_type=clip(exc.resource, 200),
+                    resource_name=clip(exc.name, 200),
                     description=f"named by {exc.field}"
                     if isinstance(exc, errors.NotFound) and exc.field
                     else "",

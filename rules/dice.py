@@ -25,6 +25,8 @@ from mesh.errors import InvalidArgument
 MAX_ROLLS = 1000
 #: Longest notation accepted; enough for any stat block, short enough to parse in microseconds.
 MAX_NOTATION_LENGTH = 200
+#: Largest total (either sign): totals travel as int64 and no game roll comes near it.
+MAX_TOTAL = 2**53
 
 _SIMPLE = re.compile(r"^\s*(?:(\d+)d(\d+))?\s*(?:([+-]?)\s*(\d+))?\s*$")
 
@@ -123,15 +125,20 @@ def roll(notation: str, rng: random.Random | int, field: str = "dice") -> RollOu
     """Roll ``notation`` (d20 syntax: ``4d6kh3``, ``1d20+5``, ``2d6ro1``...) from ``rng``."""
     _check_length(notation, field)
     roller = SeededRoller(rng)
+    shown = notation[:40] + ("..." if len(notation) > 40 else "")
     try:
         result = roller.roll(notation, stringifier=_Stringifier())
+        total = result.total  # evaluated lazily: "1/0" fails only here
+        detail = result.result
     except d20.RollSyntaxError as exc:
-        raise InvalidArgument([(field, f"malformed dice notation {notation!r}: {exc}")]) from None
+        raise InvalidArgument([(field, f"malformed dice notation {shown!r}: {exc}")]) from None
     except d20.TooManyRolls:
-        raise InvalidArgument([(field, f"{notation!r} rolls more than {MAX_ROLLS} dice")]) from None
-    except d20.RollError as exc:
-        raise InvalidArgument([(field, f"invalid dice notation {notation!r}: {exc}")]) from None
-    return RollOutcome(notation=notation, total=result.total, detail=result.result)
+        raise InvalidArgument([(field, f"{shown!r} rolls more than {MAX_ROLLS} dice")]) from None
+    except (d20.RollError, ArithmeticError, RecursionError) as exc:
+        raise InvalidArgument([(field, f"invalid dice notation {shown!r}: {exc}")]) from None
+    if not -MAX_TOTAL <= total <= MAX_TOTAL:
+        raise InvalidArgument([(field, f"{shown!r} totals beyond +-{MAX_TOTAL:,}")])
+    return RollOutcome(notation=notation, total=total, detail=detail)
 
 
 def validate(notation: str, field: str = "dice") -> str:

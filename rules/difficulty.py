@@ -5,11 +5,15 @@ The 2014 rules (DMG pp.81-83): sum each character's thresholds; sum the monsters
 Encounter Multipliers entry for the number of monsters; if the party has fewer than three characters use
 the next higher multiplier, six or more the next lower (a lone monster against six or more is x0.5).
 Monsters far weaker than the rest of the group may be left out of the count (DMG p.83); we make that
-exact with :data:`WEAK_MONSTER_RATIO` and report which were left out.
+exact with :data:`WEAK_MONSTER_RATIO` against the group's strongest monster and report which were left out.
+
+The 2024 budgets are spending limits (2024 DMG, "Building Combat Encounters"): a Moderate encounter spends
+more than the Low budget and at most the Moderate one, so the 2024 bands are ``(previous budget, budget]``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,7 +24,7 @@ from rules.challenge import MAX_LEVEL, MIN_LEVEL, check_level
 
 class Difficulty(StrEnum):
     """Difficulties of both rule sets, plus the ratings outside the requestable bands: ``TRIVIAL`` (2014,
-    below Easy), ``BELOW_LOW`` and ``BEYOND_HIGH`` (2024, past :data:`TOP_BAND_CEILING` times High)."""
+    below Easy), ``BELOW_LOW`` and ``BEYOND_HIGH`` (2024, under half the Low budget or over the High one)."""
 
     TRIVIAL = "trivial"
     EASY = "easy"
@@ -69,13 +73,17 @@ BUDGETS_2024: dict[int, tuple[int, int, int]] = {
 #: the DMG's "next highest" past x4, as its example table for small parties continues).
 MULTIPLIER_LADDER: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)
 
-#: A monster worth less than this share of the mean XP of the *other* monsters is "significantly below"
-#: them and is left out of the multiplier count (its XP still counts). 1/10 keeps a goblin boss's goblins
-#: (50 vs 200 XP) but drops a dragon's kobolds.
+#: A monster worth less than this share of the *strongest* monster's XP is "significantly below" the group
+#: and is left out of the multiplier count (its XP still counts). 1/10 keeps a goblin boss's goblins
+#: (50 vs 200 XP) but drops a dragon's kobolds. Measuring against the strongest (not the mean of the
+#: others) keeps adding a weak creature from ever making the other weak ones count.
 WEAK_MONSTER_RATIO = 0.1
 
-#: Our ceiling for the top band of each rule set, as a multiple of its threshold. The DMGs give no upper
-#: bound for Deadly/High; without one "deadly" could mean "certain death".
+#: The Low band's floor as a share of the Low budget: spending less than half of it is BELOW_LOW.
+LOW_FLOOR_SHARE = 0.5
+
+#: Our ceiling for the 2014 Deadly band, as a multiple of its threshold. The DMG gives no upper bound;
+#: without one "deadly" could mean "certain death". (2024's High budget is itself the ceiling.)
 TOP_BAND_CEILING = 1.5
 
 
@@ -135,12 +143,11 @@ def party_budgets_2024(levels: Sequence[int]) -> dict[Difficulty, int]:
 
 
 def weak_monsters(monster_xps: Sequence[int]) -> tuple[int, ...]:
-    """Positions of monsters whose XP is under :data:`WEAK_MONSTER_RATIO` of the mean of the others."""
-    n = len(monster_xps)
-    if n < 2:
+    """Positions of monsters whose XP is under :data:`WEAK_MONSTER_RATIO` of the strongest monster's."""
+    if len(monster_xps) < 2:
         return ()
-    total = sum(monster_xps)
-    return tuple(i for i, xp in enumerate(monster_xps) if xp < WEAK_MONSTER_RATIO * (total - xp) / (n - 1))
+    strongest = max(monster_xps)
+    return tuple(i for i, xp in enumerate(monster_xps) if xp < WEAK_MONSTER_RATIO * strongest)
 
 
 def _rate(value: int, thresholds: dict[Difficulty, int], floor: Difficulty) -> Difficulty:
@@ -157,10 +164,18 @@ def rate_2014(adjusted_xp: int, thresholds: dict[Difficulty, int]) -> Difficulty
 
 
 def rate_2024(raw_xp: int, budgets: dict[Difficulty, int]) -> Difficulty:
-    """Highest 2024 budget reached by the raw XP; past our ceiling over High it is BEYOND_HIGH."""
-    if raw_xp >= int(budgets[Difficulty.HIGH] * TOP_BAND_CEILING):
-        return Difficulty.BEYOND_HIGH
-    return _rate(raw_xp, budgets, Difficulty.BELOW_LOW)
+    """The lowest 2024 budget the raw XP stays within (budgets are spending limits): more than High is
+    BEYOND_HIGH, less than :data:`LOW_FLOOR_SHARE` of Low is BELOW_LOW."""
+    if raw_xp < _low_floor(budgets):
+        return Difficulty.BELOW_LOW
+    for difficulty in DIFFICULTIES_2024:  # ascending
+        if raw_xp <= budgets[difficulty]:
+            return difficulty
+    return Difficulty.BEYOND_HIGH
+
+
+def _low_floor(budgets: dict[Difficulty, int]) -> int:
+    return math.ceil(budgets[Difficulty.LOW] * LOW_FLOOR_SHARE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +216,16 @@ def check_difficulty(name: str, field: str = "difficulty") -> Difficulty:
 
 
 def difficulty_band(levels: Sequence[int], difficulty: Difficulty) -> tuple[int, int]:
-    """The XP range [low, high) that rates ``difficulty``: from its threshold up to the next one
-    (for Deadly/High, up to :data:`TOP_BAND_CEILING` times the threshold)."""
+    """The XP range [low, high) that rates ``difficulty``. 2014: from its threshold up to the next one (for
+    Deadly, up to :data:`TOP_BAND_CEILING` times the threshold). 2024: more than the previous budget and at
+    most this one, i.e. ``[previous + 1, budget + 1)`` (Low starts at :data:`LOW_FLOOR_SHARE` of its budget)."""
+    if difficulty in DIFFICULTIES_2024:
+        budgets = party_budgets_2024(levels)
+        i = DIFFICULTIES_2024.index(difficulty)
+        floor = _low_floor(budgets) if i == 0 else budgets[DIFFICULTIES_2024[i - 1]] + 1
+        return floor, budgets[difficulty] + 1
     if difficulty in DIFFICULTIES_2014:
         table, order = party_thresholds_2014(levels), DIFFICULTIES_2014
-    elif difficulty in DIFFICULTIES_2024:
-        table, order = party_budgets_2024(levels), DIFFICULTIES_2024
     else:
         raise InvalidArgument([("difficulty", f"{difficulty.value!r} is not a difficulty one can ask for")])
     i = order.index(difficulty)

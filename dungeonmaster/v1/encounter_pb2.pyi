@@ -47,7 +47,7 @@ class _DifficultyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Difficulty
     DIFFICULTY_BEYOND_HIGH: _Difficulty.ValueType  # 9
     """2024: above the High budget."""
     DIFFICULTY_BELOW_LOW: _Difficulty.ValueType  # 10
-    """2024: below the Low budget."""
+    """2024: below half the Low budget."""
 
 class Difficulty(_Difficulty, metaclass=_DifficultyEnumTypeWrapper):
     """Difficulty, under either rule set."""
@@ -73,7 +73,7 @@ DIFFICULTY_HIGH: Difficulty.ValueType  # 8
 DIFFICULTY_BEYOND_HIGH: Difficulty.ValueType  # 9
 """2024: above the High budget."""
 DIFFICULTY_BELOW_LOW: Difficulty.ValueType  # 10
-"""2024: below the Low budget."""
+"""2024: below half the Low budget."""
 Global___Difficulty: _TypeAlias = Difficulty  # noqa: Y015
 
 class _RuleSet:
@@ -207,7 +207,7 @@ class XpBreakdown(_message.Message):
     DIFFICULTY_2024_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
     budget: _builtins.int
-    """The XP budget the generator aimed for (the requested band's lower bound)."""
+    """The XP the generator aimed for: the 2014 threshold reached, or the 2024 budget spent within."""
     raw_xp: _builtins.int
     """Sum of the creatures' XP."""
     multiplier: _builtins.float

@@ -41,6 +41,7 @@ class PlayTurnRequest(_message.Message):
     SEED_FIELD_NUMBER: _builtins.int
     MAX_TOKENS_FIELD_NUMBER: _builtins.int
     CHARACTER_ID_FIELD_NUMBER: _builtins.int
+    PRIVATE_FIELD_NUMBER: _builtins.int
     campaign_id: _builtins.str
     """Campaign id."""
     session_id: _builtins.str
@@ -61,6 +62,8 @@ class PlayTurnRequest(_message.Message):
     """Memory id of the acting player character (a stored character with a sheet, of this campaign): an uncertain
     action is rolled as that character's check before it is narrated. Its name is the actor when actor is empty.
     """
+    private: _builtins.bool
+    """A whisper: only the caller's key (and the DM role) sees the turn; a DM's private turn is DM-only."""
     @_builtins.property
     def character_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Character ids involved."""
@@ -83,10 +86,11 @@ class PlayTurnRequest(_message.Message):
         seed: _builtins.int = ...,
         max_tokens: _builtins.int = ...,
         character_id: _builtins.str = ...,
+        private: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["party", b"party"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "campaign_id", b"campaign_id", "character_id", b"character_id", "character_ids", b"character_ids", "input", b"input", "max_tokens", b"max_tokens", "party", b"party", "seed", b"seed", "session_id", b"session_id", "turn_id", b"turn_id", "want_image", b"want_image"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "campaign_id", b"campaign_id", "character_id", b"character_id", "character_ids", b"character_ids", "input", b"input", "max_tokens", b"max_tokens", "party", b"party", "private", b"private", "seed", b"seed", "session_id", b"session_id", "turn_id", b"turn_id", "want_image", b"want_image"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -698,3 +702,67 @@ class GetStatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStatusResponse: _TypeAlias = GetStatusResponse  # noqa: Y015
+
+@_typing.final
+class WatchCampaignRequest(_message.Message):
+    """Request for WatchCampaign."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    AFTER_EVENT_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    after_event_id: _builtins.str
+    """The last event_id seen (a decimal log sequence); empty: from the start of the log."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        after_event_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_event_id", b"after_event_id", "campaign_id", b"campaign_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchCampaignRequest: _TypeAlias = WatchCampaignRequest  # noqa: Y015
+
+@_typing.final
+class WatchCampaignResponse(_message.Message):
+    """One message of the WatchCampaign stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    LIVE_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    """Resume point: pass the last one seen as after_event_id when reconnecting. A live update carries the id of
+    the event it follows.
+    """
+    @_builtins.property
+    def event(self) -> _memory_pb2.Event:
+        """A recorded event of the campaign log."""
+
+    @_builtins.property
+    def live(self) -> _memory_pb2.LiveUpdate:
+        """A live update of a turn in progress (not stored)."""
+
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        event: _memory_pb2.Event | None = ...,
+        live: _memory_pb2.LiveUpdate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "item", b"item", "live", b"live"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "event_id", b"event_id", "item", b"item", "live", b"live"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["event", "live"]  # noqa: Y015
+    _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
+
+Global___WatchCampaignResponse: _TypeAlias = WatchCampaignResponse  # noqa: Y015

@@ -35,6 +35,8 @@ _MARKUP = re.compile(r"^\s*(#+|[-*>]|\d+\.)\s+", re.MULTILINE)
 _RUN_IN = re.compile(r"^\s*[*_]{1,3}[^*_\n]{1,80}?[.:][*_]{1,3}\s+(?=\S)")
 _EMPHASIS = re.compile(r"[*`]+|(?<!\w)_{1,3}|_{1,3}(?!\w)")
 _HEADING = re.compile(r"^\s*#+\s.*$", re.MULTILINE)
+#: Markdown table rows (data, not prose): never quoted.
+_TABLE_ROW = re.compile(r"^\s*\|.*$", re.MULTILINE)
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 #: First-person words a player writes -> the second person the narration speaks in.
 _YOU = {
@@ -63,6 +65,7 @@ def load_tables(name: str) -> dict[str, Any]:
 
 def first_sentence(text: str, limit: int = 240) -> str:
     """The first sentence of a lore text, markdown markers removed, at most ``limit`` chars."""
+    text = _TABLE_ROW.sub("", text)
     body = _HEADING.sub("", text) if _HEADING.sub("", text).strip() else text  # a heading is a label
     clean = _LINK.sub(r"\1", _MARKUP.sub("", body)).replace("\n", " ").strip()
     clean = _EMPHASIS.sub("", _RUN_IN.sub("", clean)).strip()

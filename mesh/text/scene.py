@@ -144,17 +144,21 @@ def _inline(fact: str) -> str:
     return fact[:1].lower() + fact[1:] if first.lower() in _LOWER_OK else fact
 
 
+#: Context the campaign log fills (the players' own actions, earlier narration, states): never quoted back.
+_LOG_SOURCES = frozenset({"campaign", "recent_event", "character_state"})
+
+
 def relevant_facts(items: Sequence[ContextItem], action: str, first_sentence: Any) -> list[tuple[str, str]]:
     """(title, fact sentence) of the context that answers the action, best first.
 
-    Retrieval hits (lore, campaign facts, the caller's context) rank by keyword overlap with the action, then by
+    Retrieval hits (lore, the caller's context; never the campaign log) rank by keyword overlap with the action, then by
     their score; the pinned overview counts only when the action asks about it (shares two words with it, or
     names its title).
     """
     want = keywords(action)
     ranked: list[tuple[int, float, int, str, str]] = []
     for order, item in enumerate(items):
-        if item.source in ("character_state", "recent_event") or not item.text.strip():
+        if item.source in _LOG_SOURCES or not item.text.strip():
             continue
         words = keywords(f"{item.title} {item.text}")
         overlap = len(want & words)
@@ -163,7 +167,7 @@ def relevant_facts(items: Sequence[ContextItem], action: str, first_sentence: An
             if overlap < 2 and not title_hit:
                 continue
         sentence = first_sentence(item.text)
-        if sentence:
+        if sentence and not sentence.endswith("…"):  # a whole sentence of prose, not a table or a cut run-on
             ranked.append((-overlap, -item.score, order, item.title, sentence))
     ranked.sort()
     seen: set[str] = set()

@@ -280,7 +280,7 @@ async def test_bad_input_is_refused_and_nothing_is_recorded(mesh: Mesh) -> None:
         ({"dc": 41}, "dc", "1..40"),
         ({"dc": 0}, "dc", "difficulty"),
         ({"difficulty": C.CHECK_DIFFICULTY_HARD}, "dc", "not both"),
-        ({"difficulty": 17}, "difficulty", "CHECK_DIFFICULTY_HARD"),
+        ({"difficulty": 17}, "difficulty", "CheckDifficulty"),
         ({"check_id": "x" * 200}, "check_id", "120"),
         ({"character_id": ""}, "character_id", "required"),
         ({"campaign_id": ""}, "campaign_id", "required"),

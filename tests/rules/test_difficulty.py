@@ -136,8 +136,34 @@ def test_2024_has_no_multiplier() -> None:
     xp = evaluate([3] * 4, [100] * 6)
     assert xp.adjusted_xp == 1200 and xp.rating_2014 is Difficulty.HARD
     assert xp.raw_xp == 600 and xp.rating_2024 is Difficulty.LOW
-    assert evaluate([3] * 4, [100]).rating_2024 is Difficulty.BELOW_LOW
-    assert evaluate([3] * 4, [2400]).rating_2024 is Difficulty.BEYOND_HIGH  # 1.5 x High
+
+
+def test_2024_budgets_are_spending_limits() -> None:
+    # Four level-3 characters: budgets 600 / 900 / 1600. A budget is the most an encounter of that
+    # difficulty spends: 600 is Low, one XP more is Moderate; 1600 is High, one more is beyond it.
+    levels = [3] * 4
+    rating = {
+        raw: evaluate(levels, [raw]).rating_2024 for raw in (100, 299, 300, 600, 601, 900, 901, 1600, 1601)
+    }
+    assert rating == {
+        100: Difficulty.BELOW_LOW,
+        299: Difficulty.BELOW_LOW,
+        300: Difficulty.LOW,
+        600: Difficulty.LOW,
+        601: Difficulty.MODERATE,
+        900: Difficulty.MODERATE,
+        901: Difficulty.HIGH,
+        1600: Difficulty.HIGH,
+        1601: Difficulty.BEYOND_HIGH,
+    }
+    # Generation's band and the rating agree at every XP value of every 2024 band.
+    for difficulty in (Difficulty.LOW, Difficulty.MODERATE, Difficulty.HIGH):
+        low, high = difficulty_band(levels, difficulty)
+        assert evaluate(levels, [low]).rating_2024 is difficulty
+        assert evaluate(levels, [high - 1]).rating_2024 is difficulty
+        assert evaluate(levels, [low - 1]).rating_2024 is not difficulty
+        assert evaluate(levels, [high]).rating_2024 is not difficulty
+    assert difficulty_band(levels, Difficulty.MODERATE) == (601, 901)  # more than Low, at most Moderate
 
 
 def test_weak_monsters_left_out_of_the_count() -> None:
@@ -152,10 +178,27 @@ def test_weak_monsters_left_out_of_the_count() -> None:
     assert evaluate([2] * 4, [200, 50, 50, 50]).monsters_counted == 4
 
 
+def test_one_cr0_creature_never_flips_the_rating() -> None:
+    # Four level-1s (100 / 200 / 300 / 400). An ogre (450 XP... too much): a bandit captain (450) is
+    # Deadly alone; take a CR 1 creature (200) with two CR 0 rats (10): Medium. Measured against the
+    # mean of the others a third rat made all three count (x2: 460, Deadly); against the strongest
+    # creature rats stay weak however many join, so the fight only gains their 10 XP.
+    levels = [1] * 4
+    assert evaluate(levels, [200, 10, 10]).rating_2014 is Difficulty.MEDIUM
+    more = evaluate(levels, [200, 10, 10, 10])
+    assert more.weak_left_out == (1, 2, 3) and more.adjusted_xp == 230
+    assert more.rating_2014 is Difficulty.MEDIUM
+    # Property: adding one CR 0 creature to any group with a CR 1+ monster raises adjusted XP by 10 only.
+    for group in ([200], [200, 10], [450, 25, 10], [1100, 100, 10, 10, 10], [200, 200, 10, 10, 10, 10]):
+        before, after = evaluate(levels, group), evaluate(levels, [*group, 10])
+        assert after.adjusted_xp == before.adjusted_xp + int(10 * before.multiplier)
+        assert after.multiplier == before.multiplier
+
+
 def test_bands() -> None:
     assert difficulty_band([5, 5, 5], Difficulty.MEDIUM) == (1500, 2250)
     assert difficulty_band([5, 5, 5], Difficulty.DEADLY) == (3300, 4950)
-    assert difficulty_band([1], Difficulty.MODERATE) == (75, 100)
+    assert difficulty_band([1], Difficulty.MODERATE) == (51, 76)  # more than Low 50, at most Moderate 75
 
 
 @pytest.mark.parametrize(
