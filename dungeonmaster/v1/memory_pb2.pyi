@@ -47,6 +47,10 @@ class _EventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventKind.V
     """A free note."""
     EVENT_KIND_CHECK: _EventKind.ValueType  # 9
     """An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
+    EVENT_KIND_PINNED_FACT: _EventKind.ValueType  # 11
+    """A campaign fact a DM pinned (PinFact): always in the retrieved context, never dropped for the budget. An
+    event of this kind whose metadata_json has "unpins" withdraws the pinned fact with that id (UnpinFact).
+    """
 
 class EventKind(_EventKind, metaclass=_EventKindEnumTypeWrapper):
     """Kind of campaign event."""
@@ -71,6 +75,10 @@ EVENT_KIND_NOTE: EventKind.ValueType  # 8
 """A free note."""
 EVENT_KIND_CHECK: EventKind.ValueType  # 9
 """An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
+EVENT_KIND_PINNED_FACT: EventKind.ValueType  # 11
+"""A campaign fact a DM pinned (PinFact): always in the retrieved context, never dropped for the budget. An
+event of this kind whose metadata_json has "unpins" withdraws the pinned fact with that id (UnpinFact).
+"""
 Global___EventKind: _TypeAlias = EventKind  # noqa: Y015
 
 class _ContextSource:
@@ -2174,6 +2182,172 @@ class RecordEventRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordEventRequest: _TypeAlias = RecordEventRequest  # noqa: Y015
+
+@_typing.final
+class PinFactRequest(_message.Message):
+    """Request for PinFact: give either text or event_id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    text: _builtins.str
+    """The fact, 1-2,000 chars; empty when event_id is given."""
+    event_id: _builtins.str
+    """An existing event of this campaign to pin (its content becomes the fact); empty when text is given."""
+    audience: _common_pb2.Audience.ValueType
+    """Who may see the fact (default player)."""
+    request_id: _builtins.str
+    """Idempotency key (1-128 chars); default "pin:<event_id>" when pinning an event."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        text: _builtins.str = ...,
+        event_id: _builtins.str = ...,
+        audience: _common_pb2.Audience.ValueType = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "campaign_id", b"campaign_id", "event_id", b"event_id", "request_id", b"request_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PinFactRequest: _TypeAlias = PinFactRequest  # noqa: Y015
+
+@_typing.final
+class PinFactResponse(_message.Message):
+    """Response of PinFact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACT_FIELD_NUMBER: _builtins.int
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    duplicate: _builtins.bool
+    """True when the request id had already been recorded."""
+    @_builtins.property
+    def fact(self) -> Global___Event:
+        """The pinned fact, an event of kind EVENT_KIND_PINNED_FACT."""
+
+    def __init__(
+        self,
+        *,
+        fact: Global___Event | None = ...,
+        duplicate: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fact", b"fact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "fact", b"fact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PinFactResponse: _TypeAlias = PinFactResponse  # noqa: Y015
+
+@_typing.final
+class ListPinnedFactsRequest(_message.Message):
+    """Request for ListPinnedFacts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    audience: _common_pb2.Audience.ValueType
+    """The caller's audience: DM-only facts are listed for AUDIENCE_DM only."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        audience: _common_pb2.Audience.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "campaign_id", b"campaign_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPinnedFactsRequest: _TypeAlias = ListPinnedFactsRequest  # noqa: Y015
+
+@_typing.final
+class ListPinnedFactsResponse(_message.Message):
+    """Response of ListPinnedFacts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def facts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Event]:
+        """The facts in force, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        facts: _abc.Iterable[Global___Event] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPinnedFactsResponse: _TypeAlias = ListPinnedFactsResponse  # noqa: Y015
+
+@_typing.final
+class UnpinFactRequest(_message.Message):
+    """Request for UnpinFact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    FACT_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    fact_id: _builtins.str
+    """Id of the pinned fact (the PinFact event's id)."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        fact_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "fact_id", b"fact_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnpinFactRequest: _TypeAlias = UnpinFactRequest  # noqa: Y015
+
+@_typing.final
+class UnpinFactResponse(_message.Message):
+    """Response of UnpinFact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> Global___Event:
+        """The event that records the withdrawal."""
+
+    def __init__(
+        self,
+        *,
+        event: Global___Event | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnpinFactResponse: _TypeAlias = UnpinFactResponse  # noqa: Y015
 
 @_typing.final
 class RecordEventResponse(_message.Message):

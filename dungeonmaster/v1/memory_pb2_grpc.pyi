@@ -99,6 +99,14 @@ class MemoryServiceStub:
     """Retrieves the context for a prompt: vector and keyword hits fused, pinned facts, character states and recent
     events, packed into a token budget.
     """
+    PinFact: _grpc.UnaryUnaryMultiCallable[_memory_pb2.PinFactRequest, _memory_pb2.PinFactResponse]
+    """Pins a campaign fact (new text, or an existing event marked important): it is in every retrieved context of
+    the campaign from then on, ahead of everything else, however long the log grows. DM only.
+    """
+    ListPinnedFacts: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ListPinnedFactsRequest, _memory_pb2.ListPinnedFactsResponse]
+    """The campaign's pinned facts still in force, oldest first."""
+    UnpinFact: _grpc.UnaryUnaryMultiCallable[_memory_pb2.UnpinFactRequest, _memory_pb2.UnpinFactResponse]
+    """Withdraws a pinned fact (recorded as an event, so the log keeps it). DM only."""
     Reindex: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ReindexRequest, _memory_pb2.ReindexResponse]
     """Rebuilds the vector index of a world or campaign from SQL."""
     GetIndexStatus: _grpc.UnaryUnaryMultiCallable[_memory_pb2.GetIndexStatusRequest, _memory_pb2.GetIndexStatusResponse]
@@ -189,6 +197,14 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     """Retrieves the context for a prompt: vector and keyword hits fused, pinned facts, character states and recent
     events, packed into a token budget.
     """
+    PinFact: _aio.UnaryUnaryMultiCallable[_memory_pb2.PinFactRequest, _memory_pb2.PinFactResponse]  # type: ignore[assignment]
+    """Pins a campaign fact (new text, or an existing event marked important): it is in every retrieved context of
+    the campaign from then on, ahead of everything else, however long the log grows. DM only.
+    """
+    ListPinnedFacts: _aio.UnaryUnaryMultiCallable[_memory_pb2.ListPinnedFactsRequest, _memory_pb2.ListPinnedFactsResponse]  # type: ignore[assignment]
+    """The campaign's pinned facts still in force, oldest first."""
+    UnpinFact: _aio.UnaryUnaryMultiCallable[_memory_pb2.UnpinFactRequest, _memory_pb2.UnpinFactResponse]  # type: ignore[assignment]
+    """Withdraws a pinned fact (recorded as an event, so the log keeps it). DM only."""
     Reindex: _aio.UnaryUnaryMultiCallable[_memory_pb2.ReindexRequest, _memory_pb2.ReindexResponse]  # type: ignore[assignment]
     """Rebuilds the vector index of a world or campaign from SQL."""
     GetIndexStatus: _aio.UnaryUnaryMultiCallable[_memory_pb2.GetIndexStatusRequest, _memory_pb2.GetIndexStatusResponse]  # type: ignore[assignment]
@@ -468,6 +484,32 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         """Retrieves the context for a prompt: vector and keyword hits fused, pinned facts, character states and recent
         events, packed into a token budget.
         """
+
+    @_abc_1.abstractmethod
+    def PinFact(
+        self,
+        request: _memory_pb2.PinFactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.PinFactResponse, _abc.Awaitable[_memory_pb2.PinFactResponse]]:
+        """Pins a campaign fact (new text, or an existing event marked important): it is in every retrieved context of
+        the campaign from then on, ahead of everything else, however long the log grows. DM only.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPinnedFacts(
+        self,
+        request: _memory_pb2.ListPinnedFactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.ListPinnedFactsResponse, _abc.Awaitable[_memory_pb2.ListPinnedFactsResponse]]:
+        """The campaign's pinned facts still in force, oldest first."""
+
+    @_abc_1.abstractmethod
+    def UnpinFact(
+        self,
+        request: _memory_pb2.UnpinFactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.UnpinFactResponse, _abc.Awaitable[_memory_pb2.UnpinFactResponse]]:
+        """Withdraws a pinned fact (recorded as an event, so the log keeps it). DM only."""
 
     @_abc_1.abstractmethod
     def Reindex(
