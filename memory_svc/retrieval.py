@@ -49,6 +49,8 @@ class RetrievalRequest:
     audience: Audience = Audience.PLAYER
     character_ids: tuple[str, ...] = ()
     recent_events: int = 0
+    viewer: str | None = None
+    """The caller's key id, whose whispers it may see; None: every whisper (the DM)."""
 
     def checked(self) -> RetrievalRequest:
         """The request with defaults applied; InvalidArgument names every bad field."""
@@ -90,6 +92,7 @@ class RetrievalRequest:
             audience=self.audience,
             character_ids=tuple(dict.fromkeys(c.strip() for c in self.character_ids)),
             recent_events=self.recent_events or DEFAULT_RECENT,
+            viewer=self.viewer,
         )
 
 
@@ -276,9 +279,11 @@ class Retriever:
                 )
             recent = [
                 event_piece(e, ContextSource.RECENT_EVENT, 0.0)
-                for e in recent_events(session, campaign.id, req.audience, req.recent_events)
+                for e in recent_events(session, campaign.id, req.audience, req.recent_events, req.viewer)
             ]
-            events = visible_events(session, campaign.id, [h.id for h in event_hits], req.audience)
+            events = visible_events(
+                session, campaign.id, [h.id for h in event_hits], req.audience, req.viewer
+            )
             campaign_hits = [
                 event_piece(events[h.id], ContextSource.CAMPAIGN, h.score)
                 for h in event_hits

@@ -45,6 +45,11 @@ class GameMasterServiceStub:
     """Builds NPCs, items, an encounter and images for a location, concurrently."""
     GetStatus: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetStatusRequest, _gateway_pb2.GetStatusResponse]
     """Reports which services are serving and which optional ones are degraded."""
+    WatchCampaign: _grpc.UnaryStreamMultiCallable[_gateway_pb2.WatchCampaignRequest, _gateway_pb2.WatchCampaignResponse]
+    """Follows a campaign live: the log's events after after_event_id, then every event and live update (narration
+    chunks of any player's turn, whose turn it is, images ready) as it happens, filtered for the caller.
+    Reconnecting with the last event_id seen gives exactly the missed events, then live ones.
+    """
 
 @_typing.type_check_only
 class GameMasterServiceAsyncStub(GameMasterServiceStub):
@@ -61,6 +66,11 @@ class GameMasterServiceAsyncStub(GameMasterServiceStub):
     """Builds NPCs, items, an encounter and images for a location, concurrently."""
     GetStatus: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetStatusRequest, _gateway_pb2.GetStatusResponse]  # type: ignore[assignment]
     """Reports which services are serving and which optional ones are degraded."""
+    WatchCampaign: _aio.UnaryStreamMultiCallable[_gateway_pb2.WatchCampaignRequest, _gateway_pb2.WatchCampaignResponse]  # type: ignore[assignment]
+    """Follows a campaign live: the log's events after after_event_id, then every event and live update (narration
+    chunks of any player's turn, whose turn it is, images ready) as it happens, filtered for the caller.
+    Reconnecting with the last event_id seen gives exactly the missed events, then live ones.
+    """
 
 class GameMasterServiceServicer(metaclass=_abc_1.ABCMeta):
     """Composite game-master calls played by the gateway across the services. The gateway also serves every module
@@ -92,5 +102,16 @@ class GameMasterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetStatusResponse, _abc.Awaitable[_gateway_pb2.GetStatusResponse]]:
         """Reports which services are serving and which optional ones are degraded."""
+
+    @_abc_1.abstractmethod
+    def WatchCampaign(
+        self,
+        request: _gateway_pb2.WatchCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_gateway_pb2.WatchCampaignResponse], _abc.AsyncIterator[_gateway_pb2.WatchCampaignResponse]]:
+        """Follows a campaign live: the log's events after after_event_id, then every event and live update (narration
+        chunks of any player's turn, whose turn it is, images ready) as it happens, filtered for the caller.
+        Reconnecting with the last event_id seen gives exactly the missed events, then live ones.
+        """
 
 def add_GameMasterServiceServicer_to_server(servicer: GameMasterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -111,6 +111,38 @@ CONTEXT_SOURCE_CHARACTER_STATE: ContextSource.ValueType  # 5
 """The current state of a character involved."""
 Global___ContextSource: _TypeAlias = ContextSource  # noqa: Y015
 
+class _LiveKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LiveKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LiveKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LIVE_KIND_UNSPECIFIED: _LiveKind.ValueType  # 0
+    """Not given."""
+    LIVE_KIND_TURN_STARTED: _LiveKind.ValueType  # 1
+    """A turn took the campaign's turn lease: it is this actor's turn."""
+    LIVE_KIND_NARRATION: _LiveKind.ValueType  # 2
+    """A narration chunk of the turn being played."""
+    LIVE_KIND_IMAGE: _LiveKind.ValueType  # 3
+    """A picture for the turn is ready (ref is its asset SHA-256)."""
+    LIVE_KIND_TURN_ENDED: _LiveKind.ValueType  # 4
+    """The turn ended and gave the lease back."""
+
+class LiveKind(_LiveKind, metaclass=_LiveKindEnumTypeWrapper):
+    """Kind of live update."""
+
+LIVE_KIND_UNSPECIFIED: LiveKind.ValueType  # 0
+"""Not given."""
+LIVE_KIND_TURN_STARTED: LiveKind.ValueType  # 1
+"""A turn took the campaign's turn lease: it is this actor's turn."""
+LIVE_KIND_NARRATION: LiveKind.ValueType  # 2
+"""A narration chunk of the turn being played."""
+LIVE_KIND_IMAGE: LiveKind.ValueType  # 3
+"""A picture for the turn is ready (ref is its asset SHA-256)."""
+LIVE_KIND_TURN_ENDED: LiveKind.ValueType  # 4
+"""The turn ended and gave the lease back."""
+Global___LiveKind: _TypeAlias = LiveKind  # noqa: Y015
+
 @_typing.final
 class World(_message.Message):
     """A world: its lore is shared by all its campaigns."""
@@ -256,6 +288,7 @@ class Character(_message.Message):
     TAGS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     SHEET_JSON_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id."""
     campaign_id: _builtins.str
@@ -276,6 +309,8 @@ class Character(_message.Message):
     """Player characters: the sheet built by the rules engine, as JSON (see CharacterSheet.sheet_json). The server
     accepts it only when rebuilding it from its own choices gives the same numbers; empty for NPCs.
     """
+    owner: _builtins.str
+    """Key id of the player whose seat controls this character; empty: only the DM role acts for it."""
     @_builtins.property
     def secrets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """DM-only secrets; empty unless the caller's audience is the DM."""
@@ -308,10 +343,11 @@ class Character(_message.Message):
         tags: _abc.Iterable[_builtins.str] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         sheet_json: _builtins.str = ...,
+        owner: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "stat_block", b"stat_block"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ancestry", b"ancestry", "campaign_id", b"campaign_id", "character_class", b"character_class", "create_time", b"create_time", "description", b"description", "id", b"id", "is_npc", b"is_npc", "level", b"level", "name", b"name", "secrets", b"secrets", "sheet_json", b"sheet_json", "stat_block", b"stat_block", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ancestry", b"ancestry", "campaign_id", b"campaign_id", "character_class", b"character_class", "create_time", b"create_time", "description", b"description", "id", b"id", "is_npc", b"is_npc", "level", b"level", "name", b"name", "owner", b"owner", "secrets", b"secrets", "sheet_json", b"sheet_json", "stat_block", b"stat_block", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -593,6 +629,8 @@ class Event(_message.Message):
     AUDIENCE_FIELD_NUMBER: _builtins.int
     OCCUR_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id."""
     campaign_id: _builtins.str
@@ -611,9 +649,17 @@ class Event(_message.Message):
     """Who may see it."""
     request_id: _builtins.str
     """The client-supplied idempotency key it was recorded under."""
+    sequence: _builtins.int
+    """Position in the campaign log: 1, 2, 3… per campaign in commit order (server-assigned)."""
     @_builtins.property
     def occur_time(self) -> _timestamp_pb2.Timestamp:
         """When it happened."""
+
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A whisper: key ids of the players who may see it (besides the DM role); empty means its whole audience.
+        At most 16 ids of at most 128 characters.
+        """
 
     def __init__(
         self,
@@ -628,10 +674,12 @@ class Event(_message.Message):
         audience: _common_pb2.Audience.ValueType = ...,
         occur_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str = ...,
+        sequence: _builtins.int = ...,
+        recipients: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "audience", b"audience", "campaign_id", b"campaign_id", "content", b"content", "id", b"id", "kind", b"kind", "metadata_json", b"metadata_json", "occur_time", b"occur_time", "request_id", b"request_id", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "audience", b"audience", "campaign_id", b"campaign_id", "content", b"content", "id", b"id", "kind", b"kind", "metadata_json", b"metadata_json", "occur_time", b"occur_time", "recipients", b"recipients", "request_id", b"request_id", "sequence", b"sequence", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2821,3 +2869,283 @@ class GetIndexStatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetIndexStatusResponse: _TypeAlias = GetIndexStatusResponse  # noqa: Y015
+
+@_typing.final
+class LiveUpdate(_message.Message):
+    """An ephemeral update of a turn in progress. Its place in the log: after event after_sequence and before the
+    turn's recorded events (turns are serialised, so nothing else is recorded in between).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    REF_FIELD_NUMBER: _builtins.int
+    kind: Global___LiveKind.ValueType
+    """Kind."""
+    turn_id: _builtins.str
+    """The turn's id."""
+    after_sequence: _builtins.int
+    """Sequence of the last event committed when the turn started."""
+    actor: _builtins.str
+    """Who acts."""
+    text: _builtins.str
+    """Narration text."""
+    index: _builtins.int
+    """Index of the narration chunk within the turn, from 0."""
+    audience: _common_pb2.Audience.ValueType
+    """Who may see it."""
+    ref: _builtins.str
+    """A reference, e.g. the image's SHA-256."""
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A whisper: key ids of the players who may see it (besides the DM role); empty means its whole audience."""
+
+    def __init__(
+        self,
+        *,
+        kind: Global___LiveKind.ValueType = ...,
+        turn_id: _builtins.str = ...,
+        after_sequence: _builtins.int = ...,
+        actor: _builtins.str = ...,
+        text: _builtins.str = ...,
+        index: _builtins.int = ...,
+        audience: _common_pb2.Audience.ValueType = ...,
+        recipients: _abc.Iterable[_builtins.str] | None = ...,
+        ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "after_sequence", b"after_sequence", "audience", b"audience", "index", b"index", "kind", b"kind", "recipients", b"recipients", "ref", b"ref", "text", b"text", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LiveUpdate: _TypeAlias = LiveUpdate  # noqa: Y015
+
+@_typing.final
+class WatchEventsRequest(_message.Message):
+    """Request for WatchEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    after_sequence: _builtins.int
+    """Send events with a greater sequence (0: from the start of the log)."""
+    audience: _common_pb2.Audience.ValueType
+    """The caller's audience (capped at PLAYER for player keys)."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        after_sequence: _builtins.int = ...,
+        audience: _common_pb2.Audience.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "audience", b"audience", "campaign_id", b"campaign_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchEventsRequest: _TypeAlias = WatchEventsRequest  # noqa: Y015
+
+@_typing.final
+class WatchEventsResponse(_message.Message):
+    """One message of the WatchEvents stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    LIVE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> Global___Event:
+        """A committed event of the campaign log."""
+
+    @_builtins.property
+    def live(self) -> Global___LiveUpdate:
+        """A live update (not stored)."""
+
+    def __init__(
+        self,
+        *,
+        event: Global___Event | None = ...,
+        live: Global___LiveUpdate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "item", b"item", "live", b"live"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "item", b"item", "live", b"live"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["event", "live"]  # noqa: Y015
+    _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
+
+Global___WatchEventsResponse: _TypeAlias = WatchEventsResponse  # noqa: Y015
+
+@_typing.final
+class PublishLiveRequest(_message.Message):
+    """Request for PublishLive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    UPDATE_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    @_builtins.property
+    def update(self) -> Global___LiveUpdate:
+        """The update."""
+
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        update: Global___LiveUpdate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update", b"update"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "update", b"update"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishLiveRequest: _TypeAlias = PublishLiveRequest  # noqa: Y015
+
+@_typing.final
+class PublishLiveResponse(_message.Message):
+    """Response of PublishLive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATCHERS_FIELD_NUMBER: _builtins.int
+    watchers: _builtins.int
+    """Watch streams it was handed to (on this memory process)."""
+    def __init__(
+        self,
+        *,
+        watchers: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["watchers", b"watchers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishLiveResponse: _TypeAlias = PublishLiveResponse  # noqa: Y015
+
+@_typing.final
+class AcquireTurnRequest(_message.Message):
+    """Request for AcquireTurn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    HOLDER_FIELD_NUMBER: _builtins.int
+    LEASE_MS_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    turn_id: _builtins.str
+    """The turn's id (1-128 chars); a retry with the same id keeps its place."""
+    holder: _builtins.str
+    """Who asks, for whose-turn displays (at most 200 chars)."""
+    lease_ms: _builtins.int
+    """How long the lease holds once granted unless released, 1-600,000 ms (default 120,000): a crashed holder
+    blocks the table no longer than this.
+    """
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        turn_id: _builtins.str = ...,
+        holder: _builtins.str = ...,
+        lease_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "holder", b"holder", "lease_ms", b"lease_ms", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcquireTurnRequest: _TypeAlias = AcquireTurnRequest  # noqa: Y015
+
+@_typing.final
+class AcquireTurnResponse(_message.Message):
+    """Response of AcquireTurn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    WAITED_MS_FIELD_NUMBER: _builtins.int
+    after_sequence: _builtins.int
+    """Sequence of the last event committed when the lease was granted."""
+    waited_ms: _builtins.float
+    """Milliseconds spent waiting behind earlier turns."""
+    def __init__(
+        self,
+        *,
+        after_sequence: _builtins.int = ...,
+        waited_ms: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "waited_ms", b"waited_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcquireTurnResponse: _TypeAlias = AcquireTurnResponse  # noqa: Y015
+
+@_typing.final
+class ReleaseTurnRequest(_message.Message):
+    """Request for ReleaseTurn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign id."""
+    turn_id: _builtins.str
+    """The turn's id."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        turn_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseTurnRequest: _TypeAlias = ReleaseTurnRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseTurnResponse(_message.Message):
+    """Response of ReleaseTurn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELEASED_FIELD_NUMBER: _builtins.int
+    released: _builtins.bool
+    """True when a lease or a place in the queue was given back."""
+    def __init__(
+        self,
+        *,
+        released: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["released", b"released"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseTurnResponse: _TypeAlias = ReleaseTurnResponse  # noqa: Y015

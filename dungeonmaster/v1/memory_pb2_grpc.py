@@ -205,6 +205,26 @@ class MemoryServiceStub:
                 request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusRequest.SerializeToString,
                 response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusResponse.FromString,
                 _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/dungeonmaster.v1.MemoryService/WatchEvents',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsResponse.FromString,
+                _registered_method=True)
+        self.PublishLive = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/PublishLive',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveResponse.FromString,
+                _registered_method=True)
+        self.AcquireTurn = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/AcquireTurn',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnResponse.FromString,
+                _registered_method=True)
+        self.ReleaseTurn = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/ReleaseTurn',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -450,6 +470,37 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEvents(self, request, context):
+        """Streams a campaign's log in sequence order from after_sequence: the stored events first, then each event as
+        it commits and each live update as it is published, filtered for the caller (audience and whispers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishLive(self, request, context):
+        """Relays a live update (a narration chunk, whose turn it is, an image made) to the campaign's watchers; nothing
+        is stored, so a watcher that was away gets the turn's recorded events instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcquireTurn(self, request, context):
+        """Takes the campaign's turn lease, first come first served: waits behind earlier callers within the call's
+        deadline. Idempotent under the turn id. Several gateways share one order because it is kept here.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseTurn(self, request, context):
+        """Gives a turn lease back (or leaves the queue); idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -622,6 +673,26 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.GetIndexStatus,
                     request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusRequest.FromString,
                     response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsResponse.SerializeToString,
+            ),
+            'PublishLive': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishLive,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveResponse.SerializeToString,
+            ),
+            'AcquireTurn': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcquireTurn,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnResponse.SerializeToString,
+            ),
+            'ReleaseTurn': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseTurn,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1543,6 +1614,114 @@ class MemoryService:
             '/dungeonmaster.v1.MemoryService/GetIndexStatus',
             dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusRequest.SerializeToString,
             dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/WatchEvents',
+            dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishLive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/PublishLive',
+            dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcquireTurn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/AcquireTurn',
+            dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseTurn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/ReleaseTurn',
+            dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -105,6 +105,20 @@ class MemoryServiceStub:
     """Rebuilds the vector index of a world or campaign from SQL."""
     GetIndexStatus: _grpc.UnaryUnaryMultiCallable[_memory_pb2.GetIndexStatusRequest, _memory_pb2.GetIndexStatusResponse]
     """Reports the state of the vector index (outbox backlog, vector store reachability)."""
+    WatchEvents: _grpc.UnaryStreamMultiCallable[_memory_pb2.WatchEventsRequest, _memory_pb2.WatchEventsResponse]
+    """Streams a campaign's log in sequence order from after_sequence: the stored events first, then each event as
+    it commits and each live update as it is published, filtered for the caller (audience and whispers).
+    """
+    PublishLive: _grpc.UnaryUnaryMultiCallable[_memory_pb2.PublishLiveRequest, _memory_pb2.PublishLiveResponse]
+    """Relays a live update (a narration chunk, whose turn it is, an image made) to the campaign's watchers; nothing
+    is stored, so a watcher that was away gets the turn's recorded events instead.
+    """
+    AcquireTurn: _grpc.UnaryUnaryMultiCallable[_memory_pb2.AcquireTurnRequest, _memory_pb2.AcquireTurnResponse]
+    """Takes the campaign's turn lease, first come first served: waits behind earlier callers within the call's
+    deadline. Idempotent under the turn id. Several gateways share one order because it is kept here.
+    """
+    ReleaseTurn: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ReleaseTurnRequest, _memory_pb2.ReleaseTurnResponse]
+    """Gives a turn lease back (or leaves the queue); idempotent."""
 
 @_typing.type_check_only
 class MemoryServiceAsyncStub(MemoryServiceStub):
@@ -181,6 +195,20 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     """Rebuilds the vector index of a world or campaign from SQL."""
     GetIndexStatus: _aio.UnaryUnaryMultiCallable[_memory_pb2.GetIndexStatusRequest, _memory_pb2.GetIndexStatusResponse]  # type: ignore[assignment]
     """Reports the state of the vector index (outbox backlog, vector store reachability)."""
+    WatchEvents: _aio.UnaryStreamMultiCallable[_memory_pb2.WatchEventsRequest, _memory_pb2.WatchEventsResponse]  # type: ignore[assignment]
+    """Streams a campaign's log in sequence order from after_sequence: the stored events first, then each event as
+    it commits and each live update as it is published, filtered for the caller (audience and whispers).
+    """
+    PublishLive: _aio.UnaryUnaryMultiCallable[_memory_pb2.PublishLiveRequest, _memory_pb2.PublishLiveResponse]  # type: ignore[assignment]
+    """Relays a live update (a narration chunk, whose turn it is, an image made) to the campaign's watchers; nothing
+    is stored, so a watcher that was away gets the turn's recorded events instead.
+    """
+    AcquireTurn: _aio.UnaryUnaryMultiCallable[_memory_pb2.AcquireTurnRequest, _memory_pb2.AcquireTurnResponse]  # type: ignore[assignment]
+    """Takes the campaign's turn lease, first come first served: waits behind earlier callers within the call's
+    deadline. Idempotent under the turn id. Several gateways share one order because it is kept here.
+    """
+    ReleaseTurn: _aio.UnaryUnaryMultiCallable[_memory_pb2.ReleaseTurnRequest, _memory_pb2.ReleaseTurnResponse]  # type: ignore[assignment]
+    """Gives a turn lease back (or leaves the queue); idempotent."""
 
 class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Campaign memory and world lore. SQL is the source of truth; the vector index is derived from it."""
@@ -458,5 +486,43 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_memory_pb2.GetIndexStatusResponse, _abc.Awaitable[_memory_pb2.GetIndexStatusResponse]]:
         """Reports the state of the vector index (outbox backlog, vector store reachability)."""
+
+    @_abc_1.abstractmethod
+    def WatchEvents(
+        self,
+        request: _memory_pb2.WatchEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_memory_pb2.WatchEventsResponse], _abc.AsyncIterator[_memory_pb2.WatchEventsResponse]]:
+        """Streams a campaign's log in sequence order from after_sequence: the stored events first, then each event as
+        it commits and each live update as it is published, filtered for the caller (audience and whispers).
+        """
+
+    @_abc_1.abstractmethod
+    def PublishLive(
+        self,
+        request: _memory_pb2.PublishLiveRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.PublishLiveResponse, _abc.Awaitable[_memory_pb2.PublishLiveResponse]]:
+        """Relays a live update (a narration chunk, whose turn it is, an image made) to the campaign's watchers; nothing
+        is stored, so a watcher that was away gets the turn's recorded events instead.
+        """
+
+    @_abc_1.abstractmethod
+    def AcquireTurn(
+        self,
+        request: _memory_pb2.AcquireTurnRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.AcquireTurnResponse, _abc.Awaitable[_memory_pb2.AcquireTurnResponse]]:
+        """Takes the campaign's turn lease, first come first served: waits behind earlier callers within the call's
+        deadline. Idempotent under the turn id. Several gateways share one order because it is kept here.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseTurn(
+        self,
+        request: _memory_pb2.ReleaseTurnRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.ReleaseTurnResponse, _abc.Awaitable[_memory_pb2.ReleaseTurnResponse]]:
+        """Gives a turn lease back (or leaves the queue); idempotent."""
 
 def add_MemoryServiceServicer_to_server(servicer: MemoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
