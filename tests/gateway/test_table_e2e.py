@@ -9,6 +9,7 @@ sees nothing twice, a player cannot act for another's character, and two gateway
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from rich.console import Console
 
 from dungeonmaster.v1 import (
     common_pb2,
@@ -27,6 +29,7 @@ from dungeonmaster.v1 import (
     memory_pb2,
     memory_pb2_grpc,
 )
+from gateway import cli
 from tests.gateway.realmesh import RealMesh, start_mesh
 from tests.support.procs import ServiceProcess, free_port, start_service
 
@@ -388,3 +391,27 @@ def test_two_gateways_keep_one_order(mesh: RealMesh, seats: dict[str, str], tmp_
         for watcher in watchers.values():
             watcher.stop()
         second.stop()
+
+
+def test_terminal_client_watches_another_players_turn(mesh: RealMesh, seats: dict[str, str]) -> None:
+    before = full_log(mesh)
+    after = str(before[-1].sequence) if before else ""
+    out = io.StringIO()
+    console = Console(file=out, width=400, color_system=None)
+    argv = ["--gateway", mesh.gateway, "--key", mesh.keys["p5"], "watch", "--campaign", mesh.campaign_a]
+    codes: list[int] = []
+    watcher = threading.Thread(
+        target=lambda: codes.append(cli.main([*argv, "--after", after, "--count", "2"], console=console))
+    )
+    watcher.start()
+    time.sleep(0.5)  # let the watch open before the turn starts, so its narration comes live
+    play(mesh.gateway, mesh, "p3", "cli-watch-1", ACTIONS[1], character_ids=[seats["p3"]], max_tokens=60)
+    watcher.join(60)
+    assert codes == [0]
+    text = out.getvalue()
+    assert "— p3's turn —" in text
+    log = [e for e in full_log(mesh) if e.sequence > int(after or 0)]
+    action = next(e for e in log if e.kind == memory_pb2.EVENT_KIND_PLAYER_ACTION)
+    narration = next(e for e in log if e.kind == memory_pb2.EVENT_KIND_DM_NARRATION)
+    assert f"#{action.sequence} player action p3: {ACTIONS[1]}" in text
+    assert " ".join(narration.content.split())[:40] in " ".join(text.split())
