@@ -12,6 +12,9 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +34,7 @@ from dungeonmaster.v1 import (
 )
 from gateway import cli
 from tests.gateway.realmesh import RealMesh, start_mesh
-from tests.support.procs import ServiceProcess, free_port, start_service
+from tests.support.procs import ROOT, ServiceProcess, free_port, start_service
 
 PLAYERS = ("p1", "p2", "p3", "p4")
 KEYS = {
@@ -415,3 +418,32 @@ def test_terminal_client_watches_another_players_turn(mesh: RealMesh, seats: dic
     narration = next(e for e in log if e.kind == memory_pb2.EVENT_KIND_DM_NARRATION)
     assert f"#{action.sequence} player action p3: {ACTIONS[1]}" in text
     assert " ".join(narration.content.split())[:40] in " ".join(text.split())
+
+
+def test_node_watcher_follows_and_resumes(mesh: RealMesh, seats: dict[str, str]) -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is required (installed by make setup / .ci/run)")
+    modules = ROOT / "tests" / "interop" / "node_modules"
+    if not (modules / "@grpc" / "grpc-js").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=modules.parent, check=True, timeout=300)
+    env = dict(
+        os.environ,
+        NODE_PATH=str(modules),
+        DM_GATEWAY_ADDR=mesh.gateway,
+        DM_WATCH_KEY=mesh.keys["p5"],
+        DM_PLAYER_KEY=mesh.keys["p4"],
+        DM_CAMPAIGN=mesh.campaign_a,
+        DM_CHARACTER=seats["p4"],
+    )
+    here = Path(__file__).parent
+    result = subprocess.run(
+        [node, "--test", "--test-reporter=spec", str(here / "watch_campaign.test.js")],
+        cwd=here,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert "pass 1" in result.stdout, result.stdout[-3000:]
