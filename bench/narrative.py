@@ -150,6 +150,7 @@ async def run(args: argparse.Namespace, vllm_url: str, work: Path) -> dict[str, 
     base_env.update(
         {
             "DM_HOST": "127.0.0.1",
+            "DM_TLS_MODE": "off",  # plaintext: the bench calls both services directly
             "DM_DATA_DIR": str(work / "data"),
             "DM_MEMORY_PORT": str(memory_port),
             "DM_NARRATIVE_PORT": str(narrative_port),

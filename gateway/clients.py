@@ -164,6 +164,19 @@ class ServiceClients:
         )
         return reply
 
+    async def get_character(self, request: memory_pb2.GetCharacterRequest) -> memory_pb2.Character:
+        reply = await self._unary("memory", memory_pb2_grpc.MemoryServiceStub, "GetCharacter", request)
+        character: memory_pb2.Character = reply.character
+        return character
+
+    async def list_characters(
+        self, request: memory_pb2.ListCharactersRequest
+    ) -> memory_pb2.ListCharactersResponse:
+        reply: memory_pb2.ListCharactersResponse = await self._unary(
+            "memory", memory_pb2_grpc.MemoryServiceStub, "ListCharacters", request
+        )
+        return reply
+
     async def log_moderation(self, decision: memory_pb2.ModerationDecision) -> None:
         await self._unary(
             "memory",
@@ -217,6 +230,14 @@ class ServiceClients:
     ) -> encounter_pb2.GenerateEncounterResponse:
         reply: encounter_pb2.GenerateEncounterResponse = await self._unary(
             "encounter", encounter_pb2_grpc.EncounterServiceStub, "GenerateEncounter", request
+        )
+        return reply
+
+    async def resolve_check(
+        self, request: encounter_pb2.ResolveCheckRequest
+    ) -> encounter_pb2.ResolveCheckResponse:
+        reply: encounter_pb2.ResolveCheckResponse = await self._unary(
+            "encounter", encounter_pb2_grpc.EncounterServiceStub, "ResolveCheck", request
         )
         return reply
 

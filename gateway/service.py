@@ -36,7 +36,17 @@ from gateway.routes import GAME_MASTER_SERVICE, module_service_names
 from gateway.scene import build_scene, scene_response
 from gateway.table import Table
 from gateway.table_clients import TableClients
-from gateway.turn import Built, ContextUsed, Done, Narration, TurnEvent, TurnRunner, TurnSettings, Warning
+from gateway.turn import (
+    Built,
+    Checked,
+    ContextUsed,
+    Done,
+    Narration,
+    TurnEvent,
+    TurnRunner,
+    TurnSettings,
+    Warning,
+)
 from gateway.upstream import Upstream
 from gateway.watch import watch_campaign
 from mesh.errors import Violations
@@ -62,6 +72,7 @@ def validate_turn(req: gateway_pb2.PlayTurnRequest) -> None:
     v.check(bool(req.input.strip()), "input", "must not be empty")
     v.check(len(req.input) <= 4000, "input", "at most 4,000 characters")
     v.check(0 <= req.max_tokens <= 4096, "max_tokens", "must be between 1 and 4096 (0 = default 300)")
+    v.check(len(req.character_id) <= 64, "character_id", "at most 64 characters")
     _check_party(v, req.party)
     v.raise_if_any()
 
@@ -97,6 +108,13 @@ def turn_response(event: TurnEvent, sequence: int) -> gateway_pb2.PlayTurnRespon
         elif isinstance(payload, visual_pb2.Image):
             msg.image.image.CopyFrom(payload)
             msg.image.sha256 = event.ref
+    elif isinstance(event, Checked):
+        msg.check.result.CopyFrom(event.result)
+        msg.check.event_id, msg.check.reason, msg.check.replayed = (
+            event.event_id,
+            event.reason,
+            event.replayed,
+        )
     elif isinstance(event, Warning):
         msg.warning.component, msg.warning.message = event.component, event.message
     elif isinstance(event, Done):

@@ -36,6 +36,7 @@ class EventKind(IntEnum):
     ENCOUNTER = 6
     STATE_CHANGE = 7
     NOTE = 8
+    CHECK = 9
 
 
 class VectorScope(StrEnum):

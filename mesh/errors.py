@@ -55,6 +55,10 @@ class FailedPrecondition(DomainError):
     """The system is not in a state where the operation is allowed (retrying as-is will not help)."""
 
 
+class Unauthenticated(DomainError):
+    """The caller could not be identified (no verified certificate, key or identity)."""
+
+
 class PermissionDenied(DomainError):
     """The caller is authenticated but may not do this."""
 

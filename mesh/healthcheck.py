@@ -7,10 +7,13 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mesh import tls
+from mesh.settings import get_settings
+
 
 def check(address: str, service: str = "", timeout: float = 3.0) -> bool:
     """True when ``service`` at ``address`` answers SERVING within ``timeout`` seconds."""
-    with grpc.insecure_channel(address) as channel:
+    with tls.sync_channel(address, get_settings()) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout

@@ -40,6 +40,7 @@ class PlayTurnRequest(_message.Message):
     WANT_IMAGE_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
     MAX_TOKENS_FIELD_NUMBER: _builtins.int
+    CHARACTER_ID_FIELD_NUMBER: _builtins.int
     PRIVATE_FIELD_NUMBER: _builtins.int
     campaign_id: _builtins.str
     """Campaign id."""
@@ -57,6 +58,10 @@ class PlayTurnRequest(_message.Message):
     """Seed; 0 picks one."""
     max_tokens: _builtins.int
     """Maximum narration tokens, 1-4,096 (default 300)."""
+    character_id: _builtins.str
+    """Memory id of the acting player character (a stored character with a sheet, of this campaign): an uncertain
+    action is rolled as that character's check before it is narrated. Its name is the actor when actor is empty.
+    """
     private: _builtins.bool
     """A whisper: only the caller's key (and the DM role) sees the turn; a DM's private turn is DM-only."""
     @_builtins.property
@@ -80,15 +85,52 @@ class PlayTurnRequest(_message.Message):
         want_image: _builtins.bool = ...,
         seed: _builtins.int = ...,
         max_tokens: _builtins.int = ...,
+        character_id: _builtins.str = ...,
         private: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["party", b"party"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "campaign_id", b"campaign_id", "character_ids", b"character_ids", "input", b"input", "max_tokens", b"max_tokens", "party", b"party", "private", b"private", "seed", b"seed", "session_id", b"session_id", "turn_id", b"turn_id", "want_image", b"want_image"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "campaign_id", b"campaign_id", "character_id", b"character_id", "character_ids", b"character_ids", "input", b"input", "max_tokens", b"max_tokens", "party", b"party", "private", b"private", "seed", b"seed", "session_id", b"session_id", "turn_id", b"turn_id", "want_image", b"want_image"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PlayTurnRequest: _TypeAlias = PlayTurnRequest  # noqa: Y015
+
+@_typing.final
+class CheckEvent(_message.Message):
+    """A check the rules rolled for the turn, sent before any narration (which is written from its outcome)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    """Id of the campaign event that records it."""
+    reason: _builtins.str
+    """Why the action called for this check."""
+    replayed: _builtins.bool
+    """True when this turn id's check had been rolled before: the recorded roll, nothing recorded again."""
+    @_builtins.property
+    def result(self) -> _common_pb2.CheckResult:
+        """The roll, with its dice, modifiers, total, DC and degree."""
+
+    def __init__(
+        self,
+        *,
+        result: _common_pb2.CheckResult | None = ...,
+        event_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "reason", b"reason", "replayed", b"replayed", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckEvent: _TypeAlias = CheckEvent  # noqa: Y015
 
 @_typing.final
 class NarrationChunk(_message.Message):
@@ -396,6 +438,7 @@ class PlayTurnResponse(_message.Message):
     WARNING_FIELD_NUMBER: _builtins.int
     DONE_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
+    CHECK_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Sequence number of this event, from 0."""
     @_builtins.property
@@ -434,6 +477,10 @@ class PlayTurnResponse(_message.Message):
     def context(self) -> Global___TurnContextEvent:
         """The context used (sent before the narration)."""
 
+    @_builtins.property
+    def check(self) -> Global___CheckEvent:
+        """A check rolled for the action (sent before the narration)."""
+
     def __init__(
         self,
         *,
@@ -447,12 +494,13 @@ class PlayTurnResponse(_message.Message):
         warning: Global___WarningEvent | None = ...,
         done: Global___TurnDoneEvent | None = ...,
         context: Global___TurnContextEvent | None = ...,
+        check: Global___CheckEvent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "context", b"context", "done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "sequence", b"sequence", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "context", b"context", "done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "sequence", b"sequence", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["narration", "encounter", "npc", "item", "image", "state_change", "warning", "done", "context"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["narration", "encounter", "npc", "item", "image", "state_change", "warning", "done", "context", "check"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 

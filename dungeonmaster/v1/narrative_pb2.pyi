@@ -63,6 +63,8 @@ class NarrateRequest(_message.Message):
     SEED_FIELD_NUMBER: _builtins.int
     AUDIENCE_FIELD_NUMBER: _builtins.int
     TONE_FIELD_NUMBER: _builtins.int
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    INPUT_SCREENED_FIELD_NUMBER: _builtins.int
     campaign_id: _builtins.str
     """Campaign id; when set, context is retrieved from memory."""
     world_id: _builtins.str
@@ -83,6 +85,11 @@ class NarrateRequest(_message.Message):
     """Audience the narration is for."""
     tone: _builtins.str
     """Tone, e.g. "grim", "whimsical"; free text."""
+    input_screened: _builtins.bool
+    """True when the caller (the gateway) has already screened and logged the action with input moderation: the
+    service then does not screen it again, so a turn has one moderation decision for its input. Output is still
+    guarded. Only trusted callers set it; the gateway never forwards a client's value.
+    """
     @_builtins.property
     def character_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Character ids involved (their states are retrieved)."""
@@ -90,6 +97,12 @@ class NarrateRequest(_message.Message):
     @_builtins.property
     def context(self) -> _containers.RepeatedCompositeFieldContainer[_memory_pb2.ContextPiece]:
         """Extra context supplied by the caller, used as is."""
+
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___NarrationOutcome]:
+        """What the rules already decided for this action (e.g. a check's result); the narration must honour each one
+        (at most 8).
+        """
 
     def __init__(
         self,
@@ -106,14 +119,58 @@ class NarrateRequest(_message.Message):
         seed: _builtins.int = ...,
         audience: _common_pb2.Audience.ValueType = ...,
         tone: _builtins.str = ...,
+        outcomes: _abc.Iterable[Global___NarrationOutcome] | None = ...,
+        input_screened: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "audience", b"audience", "campaign_id", b"campaign_id", "character_ids", b"character_ids", "context", b"context", "max_tokens", b"max_tokens", "seed", b"seed", "session_id", b"session_id", "temperature", b"temperature", "tone", b"tone", "world_id", b"world_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "audience", b"audience", "campaign_id", b"campaign_id", "character_ids", b"character_ids", "context", b"context", "input_screened", b"input_screened", "max_tokens", b"max_tokens", "outcomes", b"outcomes", "seed", b"seed", "session_id", b"session_id", "temperature", b"temperature", "tone", b"tone", "world_id", b"world_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___NarrateRequest: _TypeAlias = NarrateRequest  # noqa: Y015
+
+@_typing.final
+class NarrationOutcome(_message.Message):
+    """A result decided by the rules before narration, e.g. a skill check, stated so the narrator tells it truly."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    CHECK_FIELD_NUMBER: _builtins.int
+    SUCCESS_FIELD_NUMBER: _builtins.int
+    DEGREE_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    DC_FIELD_NUMBER: _builtins.int
+    actor: _builtins.str
+    """Who acted (character name)."""
+    check: _builtins.str
+    """What was rolled: a skill index ("investigation", "sleight-of-hand") or an ability ("str".."cha")."""
+    success: _builtins.bool
+    """True when the attempt succeeded."""
+    degree: _builtins.str
+    """How clearly: "critical", "success", "failure" or "fumble" (missed by 10 or more)."""
+    total: _builtins.int
+    """The check's total."""
+    dc: _builtins.int
+    """Its difficulty class."""
+    def __init__(
+        self,
+        *,
+        actor: _builtins.str = ...,
+        check: _builtins.str = ...,
+        success: _builtins.bool = ...,
+        degree: _builtins.str = ...,
+        total: _builtins.int = ...,
+        dc: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "check", b"check", "dc", b"dc", "degree", b"degree", "success", b"success", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NarrationOutcome: _TypeAlias = NarrationOutcome  # noqa: Y015
 
 @_typing.final
 class NarrateResponse(_message.Message):

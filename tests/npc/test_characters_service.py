@@ -215,7 +215,7 @@ BASE = {"name": "Hero", "character_class": "fighter", "race": "human", "level": 
             "scores",
             "27",
         ),
-        ({"ability_method": 9}, "ability_method", "ABILITY_METHOD_POINT_BUY"),
+        ({"ability_method": 9}, "ability_method", "AbilityMethod"),
         ({"equipment": ["lightsaber"]}, "equipment[0]", "SRD"),
         ({"subclass": "battle-master"}, "subclass", "champion"),
         ({"name": ""}, "name", "empty"),
