@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from dungeonmaster.v1 import common_pb2, memory_pb2
 from gateway.keys import Principal
 from gateway.turn import Built, Narration, TurnEvent
-from mesh.errors import DomainError, PermissionDenied
+from mesh.errors import DomainError, NotFound, PermissionDenied
 
 log = logging.getLogger("gateway.table")
 
@@ -150,16 +150,20 @@ class Table:
         self.order_check = order_check
 
     async def check_seat(self, principal: Principal, req: Any) -> None:
-        """PermissionDenied when a player key acts for a character its seat does not control."""
+        """PermissionDenied when a player key acts for a character another seat controls.
+
+        A character no seat has claimed (no owner, e.g. a pregenerated one) may be played by any player of the
+        campaign; an owned one only by its owner. A character of another campaign is not found.
+        """
         if principal.role != "player":
             return
         for character_id in acted_characters(req):
             character = await self.services.get_character(character_id)
             if character.campaign_id != req.campaign_id:
-                raise PermissionDenied(f"character {character_id!r} is not in campaign {req.campaign_id!r}")
-            if character.owner != principal.key_id:
+                raise NotFound("character", character_id)
+            if character.owner and character.owner != principal.key_id:
                 raise PermissionDenied(
-                    f"character {character_id!r} ({character.name}) is not controlled by this player's seat"
+                    f"character {character_id!r} ({character.name}) is controlled by another player's seat"
                 )
 
     @contextlib.asynccontextmanager
