@@ -9,9 +9,12 @@ import grpc
 from dungeonmaster.v1 import common_pb2, encounter_pb2, encounter_pb2_grpc
 from encounter_svc import convert
 from encounter_svc.builder import MAX_CREATURES_LIMIT, MAX_GROUP_COUNT, CreatureRef, explain
+from encounter_svc.check_memory import GrpcCheckMemory
+from encounter_svc.checks import CheckMemory, CheckRequest, resolve_check
 from encounter_svc.encounters import Encounters, GenerateSpec
 from encounter_svc.models import PartyMember
-from mesh.errors import InvalidArgument, Unimplemented, Violations
+from mesh.character_proto import CHECK_KINDS, DIFFICULTIES, ability_name, check_result_pb
+from mesh.errors import InvalidArgument, Violations
 from mesh.health import Readiness
 from mesh.server import ServiceSpec
 from mesh.settings import Settings
@@ -100,10 +103,12 @@ def is_dm(audience: int) -> bool:
 
 
 class EncounterServicer(encounter_pb2_grpc.EncounterServiceServicer):
-    """GenerateEncounter, EvaluateEncounter, GetMonster, ListMonsters and RollDice over ``Encounters``."""
+    """GenerateEncounter, EvaluateEncounter, GetMonster, ListMonsters and RollDice over ``Encounters``;
+    ResolveCheck over campaign memory (``CheckMemory``)."""
 
-    def __init__(self, encounters: Encounters) -> None:
+    def __init__(self, encounters: Encounters, checks: CheckMemory) -> None:
         self.encounters = encounters
+        self.checks = checks
 
     async def GenerateEncounter(
         self, request: encounter_pb2.GenerateEncounterRequest, context: grpc.aio.ServicerContext
@@ -220,10 +225,65 @@ class EncounterServicer(encounter_pb2_grpc.EncounterServiceServicer):
     async def ResolveCheck(
         self, request: encounter_pb2.ResolveCheckRequest, context: grpc.aio.ServicerContext
     ) -> encounter_pb2.ResolveCheckResponse:
-        raise Unimplemented("ResolveCheck is not served by this version yet")
+        v = Violations()
+        v.check(bool(request.campaign_id.strip()), "campaign_id", "required")
+        v.check(bool(request.character_id.strip()), "character_id", "required: a stored player character")
+        kind = CHECK_KINDS.get(request.kind, "")
+        v.check(
+            bool(kind),
+            "kind",
+            "give CHECK_KIND_ABILITY, CHECK_KIND_SKILL or CHECK_KIND_SAVE",
+        )
+        what = ""
+        if kind == "skill":
+            what = request.skill
+            v.check(bool(what.strip()), "skill", "required for a skill check, e.g. 'investigation'")
+        elif kind:
+            v.check(not request.skill, "skill", "only for CHECK_KIND_SKILL; give ability instead")
+            try:
+                what = ability_name(request.ability, "ability")
+            except InvalidArgument as exc:
+                v.extend(exc.violations)
+        difficulty = DIFFICULTIES.get(request.difficulty)
+        v.check(
+            request.difficulty == common_pb2.CHECK_DIFFICULTY_UNSPECIFIED or difficulty is not None,
+            "difficulty",
+            "unknown difficulty; valid: "
+            + ", ".join(common_pb2.CheckDifficulty.Name(d) for d in DIFFICULTIES),
+        )
+        v.check(bool(request.dc) or difficulty is not None, "dc", "give a dc (1-40) or a difficulty")
+        v.check(request.seed >= 0, "seed", "must not be negative")
+        v.raise_if_any()
+        resolved = await resolve_check(
+            self.checks,
+            CheckRequest(
+                campaign_id=request.campaign_id.strip(),
+                character_id=request.character_id.strip(),
+                kind=kind,
+                what=what,
+                dc=request.dc or None,
+                difficulty=difficulty,
+                advantage=request.advantage,
+                disadvantage=request.disadvantage,
+                check_id=request.check_id,
+                seed=request.seed or None,
+                session_id=request.session_id,
+                turn_id=request.turn_id,
+                reason=request.reason,
+                needs_sight=request.needs_sight,
+                needs_hearing=request.needs_hearing,
+            ),
+        )
+        return encounter_pb2.ResolveCheckResponse(
+            result=check_result_pb(resolved.result, resolved.character_id, resolved.character_name),
+            event_id=resolved.event_id,
+            replayed=resolved.replayed,
+        )
 
 
-def build_spec(settings: Settings, *, model: TextModel | None = None) -> ServiceSpec:
+def build_spec(
+    settings: Settings, *, model: TextModel | None = None, checks: CheckMemory | None = None
+) -> ServiceSpec:
     """The encounter service: SRD file and worlds from the settings, prose from the text model (or ``model``).
 
     Readiness is the SRD file loading (NOT_SERVING, with "run make setup" in the reason, when it is missing); a
@@ -236,7 +296,8 @@ def build_spec(settings: Settings, *, model: TextModel | None = None) -> Service
         srd_file=settings.srd_path,
         model=text,
     )
-    servicer = EncounterServicer(encounters)
+    memory: CheckMemory = checks or GrpcCheckMemory(settings)
+    servicer = EncounterServicer(encounters, memory)
 
     def register(server: grpc.aio.Server) -> None:
         encounter_pb2_grpc.add_EncounterServiceServicer_to_server(servicer, server)
@@ -250,6 +311,7 @@ def build_spec(settings: Settings, *, model: TextModel | None = None) -> Service
 
     async def shutdown() -> None:
         await text.close()
+        await memory.close()
 
     return ServiceSpec(
         name="encounter",

@@ -36,6 +36,8 @@ class EventKind(IntEnum):
     ENCOUNTER = 6
     STATE_CHANGE = 7
     NOTE = 8
+    CHECK = 9
+    PINNED_FACT = 11
 
 
 class VectorScope(StrEnum):

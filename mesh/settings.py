@@ -212,6 +212,11 @@ class Settings(BaseSettings):
     narrative_record_events: bool = Field(
         True, description="Whether Narrate records the player's action and the narration as campaign events."
     )
+    narrative_continuity_guard: bool = Field(
+        True,
+        description="Whether narration is checked sentence by sentence against the campaign's recorded facts "
+        "(the dead, the unconscious, item holders, rulers, deities, met NPCs) and contradictions repaired.",
+    )
 
     # --- moderation ------------------------------------------------------------------------------------------
     moderation_backend: Literal["rules", "llama-guard", "off"] = Field(
@@ -571,6 +576,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "text_max_resumes",
         "narrative_context_budget",
         "narrative_record_events",
+        "narrative_continuity_guard",
     ),
     "moderation": (
         "moderation_backend",
