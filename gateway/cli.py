@@ -312,11 +312,11 @@ def play_turn(client: Client, args: argparse.Namespace, console: Console, text: 
                     console.print(item)
                 held.clear()
                 done = reply.done
-                timings = ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(done.timings_ms.items()))
                 why = "; ".join(done.plan_reasons) or "narration only"
-                console.print(
-                    Text(f"({why} — {timings}{', replayed' if done.replayed else ''})", style="dim")
-                )
+                if args.verbose:  # where the time went is for developers, not for the table
+                    timings = ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(done.timings_ms.items()))
+                    why = f"{why} — {timings}"
+                console.print(Text(f"({why}{', replayed' if done.replayed else ''})", style="dim"))
     except grpc.RpcError as exc:
         if narrating:
             console.print()

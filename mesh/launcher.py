@@ -39,8 +39,18 @@ ORDER: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: The gateway's port is public (API keys, not the mesh's mutual TLS): the launcher checks it in plaintext.
+PUBLIC = "dungeonmaster.v1.GameMasterService"
+
+
+def _channel(address: str, service: str) -> grpc.Channel:
+    if service == PUBLIC:
+        return grpc.insecure_channel(address)
+    return tls.sync_channel(address, get_settings())
+
+
 def _status(address: str, service: str) -> str | None:
-    with tls.sync_channel(address, get_settings()) as channel:
+    with _channel(address, service) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=1.0

@@ -14,11 +14,13 @@ import pytest
 from tests.gateway.realmesh import RealMesh, start_mesh
 from tests.support.procs import tls_credentials
 
+#: Generous rates: these tests make hundreds of calls per key and are about access, not rate limits.
+FAST = {"rate_per_s": 10_000.0, "burst": 10_000}
 KEYS = {
-    "dm-a": ("dm", ["A"], {}),
-    "player-a": ("player", ["A"], {}),
-    "player-b": ("player", ["B"], {}),
-    "admin": ("dm", None, {}),
+    "dm-a": ("dm", ["A"], FAST),
+    "player-a": ("player", ["A"], FAST),
+    "player-b": ("player", ["B"], FAST),
+    "admin": ("dm", None, FAST),
 }
 
 

@@ -68,7 +68,7 @@ def int_boundaries(kind: int) -> list[int]:
 def _string(pool: Sequence[str]) -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from(list(pool) + list(BOUNDARY_STRINGS)),
-        st.text(st.characters(exclude_characters="\x00"), max_size=12),
+        st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12),
         st.text(alphabet="0123456789", min_size=1, max_size=22),
     )
 
