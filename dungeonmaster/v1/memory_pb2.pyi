@@ -47,6 +47,8 @@ class _EventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventKind.V
     """A free note."""
     EVENT_KIND_CHECK: _EventKind.ValueType  # 9
     """An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
+    EVENT_KIND_COMBAT: _EventKind.ValueType  # 10
+    """One resolved step of a fight (its events and rolls); request id "combat:<combat id>:<step>"."""
 
 class EventKind(_EventKind, metaclass=_EventKindEnumTypeWrapper):
     """Kind of campaign event."""
@@ -71,6 +73,8 @@ EVENT_KIND_NOTE: EventKind.ValueType  # 8
 """A free note."""
 EVENT_KIND_CHECK: EventKind.ValueType  # 9
 """An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
+EVENT_KIND_COMBAT: EventKind.ValueType  # 10
+"""One resolved step of a fight (its events and rolls); request id "combat:<combat id>:<step>"."""
 Global___EventKind: _TypeAlias = EventKind  # noqa: Y015
 
 class _ContextSource:
