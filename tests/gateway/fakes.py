@@ -158,6 +158,11 @@ class Memory(memory_pb2_grpc.MemoryServiceServicer):
         self.live.append(request.update)
         return memory_pb2.PublishLiveResponse(watchers=0)
 
+    async def PinFact(self, request: Any, context: Any) -> memory_pb2.PinFactResponse:
+        self.log.see("PinFact", context)
+        fact = memory_pb2.Event(id="pin-1", campaign_id=request.campaign_id, content=request.text)
+        return memory_pb2.PinFactResponse(fact=fact)
+
     async def IngestLore(self, request_iterator: Any, context: Any) -> memory_pb2.IngestLoreResponse:
         self.log.see("IngestLore", context)
         docs = chunks = 0

@@ -173,3 +173,22 @@ async def test_unknown_service_down_is_unavailable_with_status(rig: Rig) -> None
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await rig.raw("/dungeonmaster.v1.ItemService/AppraiseItem")(b"", metadata=DM, timeout=5)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_pinning_campaign_facts_is_forwarded_for_the_dm_only(rig: Rig) -> None:
+    pin = rig.raw("/dungeonmaster.v1.MemoryService/PinFact")
+    request = memory_pb2.PinFactRequest(campaign_id="camp-a", text="The oath binds Mira.", request_id="p1")
+    with pytest.raises(grpc.aio.AioRpcError) as player:
+        await pin(request.SerializeToString(), metadata=auth("player-a"), timeout=5)
+    assert player.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert not any(c.method == "PinFact" for c in rig.fakes.log.calls), "refused at the gateway"
+    # A DM key reaches memory, with the DM's identity.
+    reply = memory_pb2.PinFactResponse.FromString(
+        await pin(request.SerializeToString(), metadata=auth("dm-a"), timeout=5)
+    )
+    assert reply.fact.content == "The oath binds Mira."
+    seen = rig.fakes.log.last("PinFact")
+    assert (seen.role, seen.campaigns) == ("dm", ("camp-a",))
+    for method in ("ListPinnedFacts", "UnpinFact"):
+        assert policy_for("dungeonmaster.v1.MemoryService", method).campaign == "required"
+    assert "player" not in policy_for("dungeonmaster.v1.MemoryService", "UnpinFact").roles
