@@ -8,7 +8,7 @@ from google.rpc import error_details_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from dungeonmaster.v1 import encounter_pb2, memory_pb2, visual_pb2
+from dungeonmaster.v1 import encounter_pb2, memory_pb2, narrative_pb2, visual_pb2
 from gateway.access import POLICIES, policy_for
 from gateway.routes import MODULES, module_routes, module_service_names
 from tests.gateway.conftest import Rig, auth, eventually
@@ -192,3 +192,18 @@ async def test_pinning_campaign_facts_is_forwarded_for_the_dm_only(rig: Rig) -> 
     for method in ("ListPinnedFacts", "UnpinFact"):
         assert policy_for("dungeonmaster.v1.MemoryService", method).campaign == "required"
     assert "player" not in policy_for("dungeonmaster.v1.MemoryService", "UnpinFact").roles
+
+
+async def test_ending_a_session_refreshes_its_summary_and_the_arc(rig: Rig) -> None:
+    update = rig.raw("/dungeonmaster.v1.MemoryService/UpdateSession")
+    narrative = rig.fakes.servicers["narrative"]
+    before = len(narrative.summaries)
+    await update(memory_pb2.UpdateSessionRequest(session_id="s1", title="x").SerializeToString(), metadata=DM)
+    await update(memory_pb2.UpdateSessionRequest(session_id="s1", end=True).SerializeToString(), metadata=DM)
+    await eventually(lambda: len(narrative.summaries) >= before + 2)
+    made = narrative.summaries[before:]
+    assert [(r.campaign_id, r.session_id, r.level) for r in made] == [
+        ("camp-a", "s1", narrative_pb2.SUMMARY_LEVEL_SESSION),
+        ("camp-a", "s1", narrative_pb2.SUMMARY_LEVEL_ARC),
+    ]
+    assert rig.fakes.log.last("SummarizeSession").role == "dm"  # with the caller's identity
