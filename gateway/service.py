@@ -181,7 +181,9 @@ class GameMasterService(gateway_pb2_grpc.GameMasterServiceServicer):
         self, request: gateway_pb2.WatchCampaignRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[gateway_pb2.WatchCampaignResponse]:
         principal = await self._admit(context, "WatchCampaign", request)
-        stream = watch_campaign(self.table_clients, principal, request, context.time_remaining())
+        stream = watch_campaign(
+            self.table_clients, principal, request, context.time_remaining(), self.table.local
+        )
         async with contextlib.aclosing(stream) as updates:
             async for update in updates:
                 yield update
