@@ -169,7 +169,8 @@ async def _server(arm: str, log_stream: TextIO) -> AsyncIterator[str]:
         finally:
             await bare.stop(None)
         return
-    settings = Settings()  # production defaults: log level INFO, JSON format
+    # Production defaults (log level INFO, JSON format) but plaintext like the bare arm: bench/tls.py prices TLS.
+    settings = Settings(tls_mode="off")
     configure_logging(settings.log_level, settings.log_format, stream=log_stream)
     spec = ServiceSpec(name="bench", service_names=[SERVICE], register=_register)
     async with start_server(spec, settings, port=0, metrics_port=0) as srv:

@@ -31,6 +31,7 @@ class Policy:
     campaign-scoped key must name one of its campaigns), "all" (world-level or cross-campaign: only keys covering
     every campaign). ``owner``: the request names a character or session by id; its campaign is looked up and
     checked for campaign-scoped keys. ``audience_field``: players may not ask for AUDIENCE_DM there.
+    ``service_field``: a boolean only service keys may set (e.g. "the input was already screened").
     """
 
     roles: frozenset[str] = ANY_ROLE
@@ -39,11 +40,14 @@ class Policy:
     owner: Owner | None = None
     owner_field: str = ""
     audience_field: str = ""
+    service_field: str = ""
     public: bool = False
 
     def needs_decode(self, principal: Principal) -> bool:
         """Whether checking this call needs the request's fields (otherwise the bytes are never parsed)."""
         if principal.role == "player" and self.audience_field:
+            return True
+        if principal.role != "service" and self.service_field:
             return True
         if principal.all_campaigns:
             return False
@@ -102,10 +106,17 @@ POLICIES: dict[str, Policy] = {
     "MemoryService/LogModeration": ADMIN,
     "MemoryService/ListModerationDecisions": _camp("required", STAFF),
     "MemoryService/RetrieveContext": _camp("optional", audience_field="audience"),
+    "MemoryService/PinFact": _camp("required", STAFF),
+    "MemoryService/ListPinnedFacts": _camp("required", audience_field="audience"),
+    "MemoryService/UnpinFact": _camp("required", STAFF),
     "MemoryService/Reindex": ADMIN,
     "MemoryService/GetIndexStatus": STAFF_ONLY,
+    "MemoryService/WatchEvents": _camp("required", audience_field="audience"),
+    "MemoryService/PublishLive": _camp("required", STAFF),
+    "MemoryService/AcquireTurn": _camp("required", STAFF),
+    "MemoryService/ReleaseTurn": _camp("required", STAFF),
     # narrative
-    "NarrativeService/Narrate": _camp("optional", audience_field="audience"),
+    "NarrativeService/Narrate": _camp("optional", audience_field="audience", service_field="input_screened"),
     "NarrativeService/PlotTwist": _camp("required", STAFF),
     "NarrativeService/SummarizeSession": _camp("required", STAFF),
     # encounter
@@ -135,6 +146,7 @@ POLICIES: dict[str, Policy] = {
     "GameMasterService/PlayTurn": _camp("required"),
     "GameMasterService/GenerateScene": _camp("required", STAFF),
     "GameMasterService/GetStatus": Policy(public=True),
+    "GameMasterService/WatchCampaign": _camp("required"),
 }
 
 
@@ -178,6 +190,8 @@ def authorize(
     if principal.role == "player" and policy.audience_field:
         if field_value(request, policy.audience_field) == common_pb2.AUDIENCE_DM:
             raise PermissionDenied(f"a player key may not ask for {policy.audience_field}=AUDIENCE_DM")
+    if principal.role != "service" and policy.service_field and field_value(request, policy.service_field):
+        raise PermissionDenied(f"only a service key may set {policy.service_field}")
     if principal.all_campaigns:
         return None
     if policy.campaign in ("optional", "required"):

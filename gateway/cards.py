@@ -111,3 +111,107 @@ def status_table(status: gateway_pb2.GetStatusResponse) -> RenderableType:
             s.reason,
         )
     return table
+
+
+_ABILITY_SHORT = {
+    common_pb2.ABILITY_STRENGTH: "Str",
+    common_pb2.ABILITY_DEXTERITY: "Dex",
+    common_pb2.ABILITY_CONSTITUTION: "Con",
+    common_pb2.ABILITY_INTELLIGENCE: "Int",
+    common_pb2.ABILITY_WISDOM: "Wis",
+    common_pb2.ABILITY_CHARISMA: "Cha",
+}
+
+
+def _signed(value: int) -> str:
+    return f"{value:+d}"
+
+
+def check_line(result: common_pb2.CheckResult) -> Text:
+    """One line for a rolled check: who, which check, the dice, modifier, total against the DC, and the result."""
+    what = result.skill.replace("-", " ").title().replace(" Of ", " of ") if result.skill else ""
+    ability = _ABILITY_SHORT.get(result.ability, "")
+    label = (
+        f"{what} ({ability})"
+        if what
+        else f"{ability} {'save' if result.kind == common_pb2.CHECK_KIND_SAVE else 'check'}"
+    )
+    dice = f"d20 {result.kept}"
+    if result.mode in (common_pb2.ROLL_MODE_ADVANTAGE, common_pb2.ROLL_MODE_DISADVANTAGE):
+        how = "advantage" if result.mode == common_pb2.ROLL_MODE_ADVANTAGE else "disadvantage"
+        dice = f"d20 {result.kept} ({how}: {', '.join(map(str, result.rolls))})"
+    verdict = _enum(common_pb2.CheckDegree, result.degree, "CHECK_DEGREE_") if result.degree else ""
+    verdict = verdict or ("success" if result.success else "failure")
+    who = f"{result.character_name}: " if result.character_name else ""
+    line = Text(f"🎲 {who}{label} — {dice} {_signed(result.modifier)} = {result.total} vs DC {result.dc} → ")
+    line.append(verdict.upper(), style="bold green" if result.success else "bold red")
+    return line
+
+
+def sheet_card(sheet: common_pb2.CharacterSheet, character_id: str = "") -> RenderableType:
+    """A character sheet at a glance: identity, the core numbers, abilities, saves, skills, attacks, magic."""
+    race = " ".join(p for p in (sheet.subrace or sheet.race,) if p).replace("-", " ")
+    title = f"{sheet.name} — {race} {sheet.character_class} {sheet.level}".replace("  ", " ")
+    if sheet.subclass:
+        title += f" ({sheet.subclass.replace('-', ' ')})"
+    parts: list[RenderableType] = [
+        Text(
+            f"HP {sheet.max_hit_points}  AC {sheet.armor_class} ({sheet.armor_description})  "
+            f"Speed {sheet.speed} ft  Proficiency {_signed(sheet.proficiency_bonus)}  "
+            f"Passive Perception {sheet.passive_perception}",
+            style="cyan",
+        )
+    ]
+    scores = sheet.ability_scores
+    abilities = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    values = []
+    for short, field in (
+        ("Str", "strength"),
+        ("Dex", "dexterity"),
+        ("Con", "constitution"),
+        ("Int", "intelligence"),
+        ("Wis", "wisdom"),
+        ("Cha", "charisma"),
+    ):
+        abilities.add_column(short, justify="center")
+        score = int(getattr(scores, field))
+        values.append(f"{score} ({_signed((score - 10) // 2)})")
+    abilities.add_row(*values)
+    parts.append(abilities)
+    saves = ", ".join(
+        f"{_ABILITY_SHORT.get(s.ability, '?')} {_signed(s.modifier)}{'*' if s.proficient else ''}"
+        for s in sheet.saving_throws
+    )
+    parts.append(Text(f"Saving throws: {saves}   (* proficient)"))
+    skills = ", ".join(
+        f"{k.skill.replace('-', ' ')} {_signed(k.modifier)}{'**' if k.expertise else '*' if k.proficient else ''}"
+        for k in sheet.skills
+    )
+    parts.append(Text(f"Skills: {skills}"))
+    for attack in sheet.attacks:
+        reach = f", range {attack.normal_range}/{attack.long_range} ft" if attack.ranged else ""
+        parts.append(
+            Text(
+                f"Attack: {attack.name} {_signed(attack.attack_bonus)} to hit, {attack.damage} {attack.damage_type}{reach}"
+            )
+        )
+    if sheet.HasField("spellcasting"):
+        magic = sheet.spellcasting
+        slots = " ".join(f"{level}:{n}" for level, n in enumerate(magic.slots, start=1) if n)
+        parts.append(
+            Text(
+                f"Spellcasting ({_ABILITY_SHORT.get(magic.ability, '?')}): save DC {magic.save_dc}, "
+                f"attack {_signed(magic.attack_bonus)}, slots {slots or 'none'}",
+                style="magenta",
+            )
+        )
+    shown = [n for n in sheet.class_numbers if n.value not in ("", "0", "false", "False")]
+    if shown:
+        numbers = ", ".join(f"{n.name.replace('_', ' ')} {n.value}" for n in shown)
+        parts.append(Text(f"Class: {numbers}", style="dim"))
+    if sheet.features:
+        parts.append(Text(f"Features: {', '.join(sheet.features)}", style="dim"))
+    if sheet.equipment:
+        parts.append(Text(f"Equipment: {', '.join(sheet.equipment)}", style="dim"))
+    subtitle = f"id {character_id}" if character_id else None
+    return Panel(Group(*parts), title=title, subtitle=subtitle, expand=False)

@@ -31,6 +31,7 @@ from dungeonmaster.v1 import (
     visual_pb2_grpc,
 )
 from gateway.keys import Principal
+from gateway.table import stamp_event
 from gateway.upstream import Upstream
 from mesh import errors
 from mesh.channels import call_metadata, remaining_timeout
@@ -151,6 +152,7 @@ class ServiceClients:
         return reply
 
     async def record_event(self, request: memory_pb2.RecordEventRequest) -> memory_pb2.RecordEventResponse:
+        stamp_event(request)  # a private turn's events reach only its audience
         reply: memory_pb2.RecordEventResponse = await self._unary(
             "memory", memory_pb2_grpc.MemoryServiceStub, "RecordEvent", request
         )
@@ -159,6 +161,19 @@ class ServiceClients:
     async def list_events(self, request: memory_pb2.ListEventsRequest) -> memory_pb2.ListEventsResponse:
         reply: memory_pb2.ListEventsResponse = await self._unary(
             "memory", memory_pb2_grpc.MemoryServiceStub, "ListEvents", request
+        )
+        return reply
+
+    async def get_character(self, request: memory_pb2.GetCharacterRequest) -> memory_pb2.Character:
+        reply = await self._unary("memory", memory_pb2_grpc.MemoryServiceStub, "GetCharacter", request)
+        character: memory_pb2.Character = reply.character
+        return character
+
+    async def list_characters(
+        self, request: memory_pb2.ListCharactersRequest
+    ) -> memory_pb2.ListCharactersResponse:
+        reply: memory_pb2.ListCharactersResponse = await self._unary(
+            "memory", memory_pb2_grpc.MemoryServiceStub, "ListCharacters", request
         )
         return reply
 
@@ -215,6 +230,14 @@ class ServiceClients:
     ) -> encounter_pb2.GenerateEncounterResponse:
         reply: encounter_pb2.GenerateEncounterResponse = await self._unary(
             "encounter", encounter_pb2_grpc.EncounterServiceStub, "GenerateEncounter", request
+        )
+        return reply
+
+    async def resolve_check(
+        self, request: encounter_pb2.ResolveCheckRequest
+    ) -> encounter_pb2.ResolveCheckResponse:
+        reply: encounter_pb2.ResolveCheckResponse = await self._unary(
+            "encounter", encounter_pb2_grpc.EncounterServiceStub, "ResolveCheck", request
         )
         return reply
 

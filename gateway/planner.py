@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from gateway.check_rules import ABILITIES, CHECK_DIFFICULTIES, SKILLS, PlannedCheck, check_for
 from mesh.errors import DomainError
 from mesh.text.types import GenParams, JsonResult, Message, Prompt
 
@@ -148,6 +149,19 @@ class TurnPlan:
     npc_archetype: str = ""
     reasons: tuple[str, ...] = ()
     source: str = "rules"
+    check_kind: str = ""
+    """"skill" or "ability" when the action's outcome is uncertain and must be rolled; "" for no check."""
+    check_what: str = ""
+    """The skill index ("investigation") or ability ("dex") of the check."""
+    check_difficulty: str = ""
+    """The check's difficulty name (``rules.checks.DIFFICULTY_DC``), which gives its DC."""
+
+    @property
+    def check(self) -> PlannedCheck | None:
+        """The planned check, if any."""
+        if not self.check_kind:
+            return None
+        return PlannedCheck(self.check_kind, self.check_what, self.check_difficulty or "medium", "")
 
     def as_json(self) -> dict[str, Any]:
         """The schema form (see ``PLAN_SCHEMA``)."""
@@ -160,7 +174,19 @@ class TurnPlan:
 PLAN_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["encounter", "npc", "item", "terrain", "difficulty", "theme", "npc_archetype", "reasons"],
+    "required": [
+        "encounter",
+        "npc",
+        "item",
+        "terrain",
+        "difficulty",
+        "theme",
+        "npc_archetype",
+        "reasons",
+        "check_kind",
+        "check_what",
+        "check_difficulty",
+    ],
     "properties": {
         "encounter": {"type": "boolean"},
         "npc": {"type": "boolean"},
@@ -170,6 +196,9 @@ PLAN_SCHEMA: dict[str, Any] = {
         "theme": {"type": "string", "maxLength": 40},
         "npc_archetype": {"type": "string", "maxLength": 40},
         "reasons": {"type": "array", "maxItems": 4, "items": {"type": "string", "maxLength": 120}},
+        "check_kind": {"type": "string", "enum": ["", "skill", "ability"]},
+        "check_what": {"type": "string", "enum": ["", *SKILLS, *ABILITIES]},
+        "check_difficulty": {"type": "string", "enum": ["", *CHECK_DIFFICULTIES]},
     },
 }
 
@@ -213,6 +242,9 @@ def plan_by_rules(action: str) -> TurnPlan:
     elif re.search(r"\b(sneak|scout|carefully|quietly)\b", text):
         difficulty = "easy"
     theme = next((name for name, pattern in _THEMES if pattern.search(text)), "")
+    check = check_for(action)
+    if check is not None:
+        reasons.append(check.reason)
     return TurnPlan(
         encounter=encounter,
         npc=npc,
@@ -222,6 +254,9 @@ def plan_by_rules(action: str) -> TurnPlan:
         theme=theme,
         npc_archetype=archetype,
         reasons=tuple(reasons),
+        check_kind=check.kind if check else "",
+        check_what=check.what if check else "",
+        check_difficulty=check.difficulty if check else "",
     )
 
 
@@ -242,8 +277,11 @@ class JsonModel(Protocol):
 SYSTEM = (
     "You are the planner of a tabletop game master. Given a player's action, decide whether the turn needs a "
     "combat or hazard encounter (the party starts a fight or enters dangerous terrain), a new NPC (the party "
-    "meets or talks to a new person), or an item (the party searches for or finds treasure). Answer with JSON "
-    "only, matching the schema."
+    "meets or talks to a new person), or an item (the party searches for or finds treasure). When the outcome "
+    "of the action is uncertain, name the check the rules must roll first: check_kind 'skill' with one of the "
+    "18 SRD skills, or 'ability' with an ability, and check_difficulty from how hard the situation makes it; "
+    "leave the three check fields empty when the action simply succeeds or is a fight. Answer with JSON only, "
+    "matching the schema."
 )
 
 
@@ -286,4 +324,14 @@ class Planner:
             npc_archetype=str(data["npc_archetype"]),
             reasons=tuple(str(r) for r in data["reasons"]),
             source="model",
+            **_model_check(data),
         )
+
+
+def _model_check(data: dict[str, Any]) -> dict[str, str]:
+    """The model's check fields, made consistent: a kind needs a matching skill or ability, else no check."""
+    kind, what = str(data.get("check_kind", "")), str(data.get("check_what", ""))
+    difficulty = str(data.get("check_difficulty", "")) or "medium"
+    if (kind == "skill" and what in SKILLS) or (kind == "ability" and what in ABILITIES):
+        return {"check_kind": kind, "check_what": what, "check_difficulty": difficulty}
+    return {}

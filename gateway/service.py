@@ -34,8 +34,21 @@ from gateway.probe import Prober
 from gateway.readiness import full_name, summarize
 from gateway.routes import GAME_MASTER_SERVICE, module_service_names
 from gateway.scene import build_scene, scene_response
-from gateway.turn import Built, ContextUsed, Done, Narration, TurnEvent, TurnRunner, TurnSettings, Warning
+from gateway.table import Table
+from gateway.table_clients import TableClients
+from gateway.turn import (
+    Built,
+    Checked,
+    ContextUsed,
+    Done,
+    Narration,
+    TurnEvent,
+    TurnRunner,
+    TurnSettings,
+    Warning,
+)
 from gateway.upstream import Upstream
+from gateway.watch import watch_campaign
 from mesh.errors import Violations
 from mesh.health import Readiness
 from mesh.moderation import get_moderator
@@ -59,6 +72,7 @@ def validate_turn(req: gateway_pb2.PlayTurnRequest) -> None:
     v.check(bool(req.input.strip()), "input", "must not be empty")
     v.check(len(req.input) <= 4000, "input", "at most 4,000 characters")
     v.check(0 <= req.max_tokens <= 4096, "max_tokens", "must be between 1 and 4096 (0 = default 300)")
+    v.check(len(req.character_id) <= 64, "character_id", "at most 64 characters")
     _check_party(v, req.party)
     v.raise_if_any()
 
@@ -94,6 +108,13 @@ def turn_response(event: TurnEvent, sequence: int) -> gateway_pb2.PlayTurnRespon
         elif isinstance(payload, visual_pb2.Image):
             msg.image.image.CopyFrom(payload)
             msg.image.sha256 = event.ref
+    elif isinstance(event, Checked):
+        msg.check.result.CopyFrom(event.result)
+        msg.check.event_id, msg.check.reason, msg.check.replayed = (
+            event.event_id,
+            event.reason,
+            event.replayed,
+        )
     elif isinstance(event, Warning):
         msg.warning.component, msg.warning.message = event.component, event.message
     elif isinstance(event, Done):
@@ -112,13 +133,21 @@ class GameMasterService(gateway_pb2_grpc.GameMasterServiceServicer):
     """PlayTurn, GenerateScene and GetStatus."""
 
     def __init__(
-        self, gate: Gate, runner: TurnRunner, clients: ServiceClients, prober: Prober, settings: Settings
+        self,
+        gate: Gate,
+        runner: TurnRunner,
+        clients: ServiceClients,
+        prober: Prober,
+        settings: Settings,
+        table_clients: TableClients | None = None,
     ) -> None:
         self.gate = gate
         self.runner = runner
         self.clients = clients
         self.prober = prober
         self.settings = settings
+        self.table_clients = table_clients or TableClients(clients.upstream)
+        self.table = Table(self.table_clients)
 
     async def _admit(self, context: grpc.aio.ServicerContext, method: str, request: Any) -> Principal:
         """Gate a composite call; binds the caller's verified identity and deadline for the downstream calls."""
@@ -138,11 +167,23 @@ class GameMasterService(gateway_pb2_grpc.GameMasterServiceServicer):
     ) -> AsyncIterator[gateway_pb2.PlayTurnResponse]:
         principal = await self._admit(context, "PlayTurn", request)
         validate_turn(request)
+        await self.table.check_seat(principal, request)
         sequence = 0
-        async with contextlib.aclosing(self.runner.play(request, principal.role)) as events:
-            async for event in events:
-                yield turn_response(event, sequence)
-                sequence += 1
+        async with self.table.turn(principal, request, context.time_remaining()) as relay:
+            async with contextlib.aclosing(self.runner.play(request, principal.role)) as events:
+                async for event in events:
+                    relay.observe(event)
+                    yield turn_response(event, sequence)
+                    sequence += 1
+
+    async def WatchCampaign(
+        self, request: gateway_pb2.WatchCampaignRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gateway_pb2.WatchCampaignResponse]:
+        principal = await self._admit(context, "WatchCampaign", request)
+        stream = watch_campaign(self.table_clients, principal, request, context.time_remaining())
+        async with contextlib.aclosing(stream) as updates:
+            async for update in updates:
+                yield update
 
     async def GenerateScene(
         self, request: gateway_pb2.GenerateSceneRequest, context: grpc.aio.ServicerContext

@@ -33,6 +33,7 @@ from dungeonmaster.v1 import (
     npc_pb2,
     visual_pb2,
 )
+from gateway.cast import cast_of, check_name, check_request, degree_name, party_of
 from gateway.planner import Planner, TurnPlan
 from mesh import errors
 from mesh.moderation import Decision, Moderator
@@ -67,6 +68,13 @@ class Services(Protocol):
     ) -> memory_pb2.RecordEventResponse: ...
     async def list_events(self, request: memory_pb2.ListEventsRequest) -> memory_pb2.ListEventsResponse: ...
     async def log_moderation(self, decision: memory_pb2.ModerationDecision) -> None: ...
+    async def get_character(self, request: memory_pb2.GetCharacterRequest) -> memory_pb2.Character: ...
+    async def list_characters(
+        self, request: memory_pb2.ListCharactersRequest
+    ) -> memory_pb2.ListCharactersResponse: ...
+    async def resolve_check(
+        self, request: encounter_pb2.ResolveCheckRequest
+    ) -> encounter_pb2.ResolveCheckResponse: ...
     def narrate(
         self, request: narrative_pb2.NarrateRequest
     ) -> AsyncGenerator[narrative_pb2.NarrateResponse, None]: ...
@@ -110,6 +118,16 @@ class Built:
 
 
 @dataclass(frozen=True, slots=True)
+class Checked:
+    """A check rolled for the action, before any narration."""
+
+    result: common_pb2.CheckResult
+    event_id: str
+    reason: str
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Warning:
     """An optional part failed."""
 
@@ -131,7 +149,7 @@ class Done:
     plan_source: str = ""
 
 
-TurnEvent = ContextUsed | Narration | Built | Warning | Done
+TurnEvent = ContextUsed | Checked | Narration | Built | Warning | Done
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +235,8 @@ class TurnRunner:
         return decision
 
     async def log_decision(self, decision: Decision | None, campaign_id: str) -> None:
-        """Write a decision to the moderation log; best effort (the narrative service logs its own screening)."""
+        """Write a decision to the moderation log; best effort. The only input decision of a turn: narrative_svc is
+        told (``input_screened``) not to screen the input again."""
         if decision is None:
             return
         try:
@@ -264,7 +283,7 @@ class TurnRunner:
                 metadata_json=json.dumps({"turn_id": req.turn_id}),
             ),
         )
-        world_id, action, context, _ = await _gather(
+        world_id, action, context, _, cast, plan = await _gather(
             self.world_of(req.campaign_id),
             self.services.record_event(action_req),
             self.services.retrieve(
@@ -278,9 +297,21 @@ class TurnRunner:
                 )
             ),
             self.log_decision(decision, req.campaign_id),
+            cast_of(self.services, req, audience),
+            self._plan(req, seed, out),
         )
         out.timings["retrieval"] = _ms(t0)
         recorded = [action.event.id]
+
+        # 2. decide before narrating: an uncertain action is rolled as the acting character's check.
+        checked: Checked | None = None
+        if plan.check is not None and cast.can_roll:
+            rolled = await self._check(req, seed, plan, out)
+            if isinstance(rolled, Checked):
+                checked = rolled
+                if not rolled.replayed:
+                    recorded.append(rolled.event_id)
+            yield rolled
 
         if action.duplicate:
             stored = await self._stored_narration(req)
@@ -299,7 +330,7 @@ class TurnRunner:
         )
         yield ContextUsed(tuple(pieces), context.degraded)
 
-        # 2. narrate and build concurrently; events go through one queue in arrival order.
+        # 3. narrate and build concurrently; events go through one queue in arrival order.
         queue: asyncio.Queue[TurnEvent | _Failure | _End] = asyncio.Queue()
         tasks: list[asyncio.Task[None]] = []
         npc_ready: asyncio.Future[npc_pb2.Npc | None] = asyncio.get_running_loop().create_future()
@@ -314,12 +345,14 @@ class TurnRunner:
             world_id=world_id,
             session_id=req.session_id,
             action=req.input,
-            actor=req.actor,
+            actor=cast.actor,
             character_ids=list(req.character_ids),
             context=pieces,
             max_tokens=req.max_tokens or 300,
             seed=derive_seed(seed, "narration"),
             audience=audience,
+            outcomes=[_narration_outcome(checked.result, cast.actor)] if checked else [],
+            input_screened=self.moderator is not None,  # screened above: not screened again downstream
         )
         spawn(self._narrate(narrate_req, out, queue), "narration")
         spawn(self._build(req, world_id, seed, dm, out, queue, npc_ready), "builders")
@@ -387,10 +420,7 @@ class TurnRunner:
         queue: asyncio.Queue[Any],
         npc_ready: asyncio.Future[npc_pb2.Npc | None],
     ) -> None:
-        t0 = time.perf_counter()
-        plan = await self.planner.plan(req.input, derive_seed(seed, "plan"))
-        out.timings["planning"] = _ms(t0)
-        out.plan = plan
+        plan = out.plan or TurnPlan()
         if not plan.npc and not npc_ready.done():
             npc_ready.set_result(None)
         parts: list[Awaitable[None]] = []
@@ -413,6 +443,32 @@ class TurnRunner:
         finally:
             if not npc_ready.done():
                 npc_ready.set_result(out.npc)
+
+    async def _plan(self, req: Any, seed: int, out: _Outcome) -> TurnPlan:
+        t0 = time.perf_counter()
+        plan = await self.planner.plan(req.input, derive_seed(seed, "plan"))
+        out.timings["planning"] = _ms(t0)
+        out.plan = plan
+        return plan
+
+    async def _check(self, req: Any, seed: int, plan: TurnPlan, out: _Outcome) -> Checked | Warning:
+        """Roll the planned check (idempotent under the turn id); a failure is a warning, the turn goes on."""
+        check = plan.check
+        assert check is not None
+        t0 = time.perf_counter()
+        reason = next((r for r in plan.reasons if "check" in r), "")
+        try:
+            reply = await self.services.resolve_check(
+                check_request(req, check, derive_seed(seed, "check"), req.input)
+            )
+        except errors.DomainError as exc:
+            if isinstance(exc, errors.NotFound | errors.PermissionDenied):
+                raise
+            log.warning("turn check failed: %s", exc.message)
+            return Warning("check", exc.message)
+        finally:
+            out.timings["check"] = _ms(t0)
+        return Checked(reply.result, reply.event_id, reason, reply.replayed)
 
     async def _optional(
         self, component: str, work: Awaitable[None], queue: asyncio.Queue[Any], out: _Outcome
@@ -440,13 +496,14 @@ class TurnRunner:
         out: _Outcome,
         queue: asyncio.Queue[Any],
     ) -> None:
-        if not req.party.members:
+        party = await party_of(self.services, req)
+        if not party.members:
             raise errors.FailedPrecondition(
-                "an encounter needs the party (PlayTurnRequest.party) to be sized"
+                "an encounter needs the party (PlayTurnRequest.party, or the campaign's player characters)"
             )
         reply = await self.services.generate_encounter(
             encounter_pb2.GenerateEncounterRequest(
-                party=req.party,
+                party=party,
                 terrain=plan.terrain or self.settings.default_terrain,
                 world_id=world_id,
                 difficulty=DIFFICULTIES.get(plan.difficulty, encounter_pb2.DIFFICULTY_MEDIUM),
@@ -676,3 +733,15 @@ def _decision_proto(decision: Decision, campaign_id: str) -> memory_pb2.Moderati
 
 def _ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000.0, 3)
+
+
+def _narration_outcome(result: common_pb2.CheckResult, actor: str) -> narrative_pb2.NarrationOutcome:
+    """A rolled check as the outcome the narration must honour."""
+    return narrative_pb2.NarrationOutcome(
+        actor=result.character_name or actor,
+        check=check_name(result),
+        success=result.success,
+        degree=degree_name(result),
+        total=result.total,
+        dc=result.dc,
+    )

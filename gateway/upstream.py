@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from gateway.routes import MODULES, idempotent_paths
+from mesh import tls
 from mesh.channels import client_options, service_config
 from mesh.settings import Settings
 
@@ -36,9 +37,12 @@ def channel_options(settings: Settings) -> list[tuple[str, Any]]:
 
 
 def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
-    """TLS credentials for calls to services (with a client certificate for mutual TLS), or None for plaintext."""
+    """TLS credentials for calls to services (with a client certificate for mutual TLS), or None for plaintext.
+
+    Explicit ``gateway_upstream_tls_*`` files win; otherwise the mesh's own mutual TLS (``mesh.tls``) applies.
+    """
     if not settings.gateway_upstream_tls_ca_file:
-        return None
+        return tls.channel_credentials(settings, "gateway")
     cert = settings.gateway_upstream_tls_cert_file
     key = settings.gateway_upstream_tls_key_file
     if bool(cert) != bool(key):

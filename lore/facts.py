@@ -7,8 +7,9 @@ to the SRD vocabulary the rules code understands (terrains, damage types, school
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -96,6 +97,14 @@ class Fact(BaseModel):
 
     #: True for facts players must not see (set explicitly, or by an ``audience: dm`` document).
     secret: bool = False
+
+
+FactT = TypeVar("FactT", bound=Fact)
+
+
+def public_facts(facts: Iterable[FactT]) -> list[FactT]:
+    """The facts a player may know exist (every one not marked secret)."""
+    return [f for f in facts if not f.secret]
 
 
 class NamedFact(Fact):

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from memory_svc import paging, refs
+from memory_svc import authz, paging, refs
 from memory_svc.catalog import Page, check_text
 from memory_svc.columns import dumps
 from memory_svc.db import Database
@@ -94,6 +94,7 @@ def get_asset(db: Database, sha256: str) -> Asset:
         found = session.scalar(select(Asset).where(Asset.sha256 == digest))
         if found is None:
             raise NotFound("asset", digest)
+        authz.check(found.campaign_id, "asset", digest)
         return found
 
 

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lore.chunking import normalize_text
-from memory_svc import outbox, paging, refs
+from memory_svc import outbox, paging, refs, seats
 from memory_svc.catalog import Page, check_text
 from memory_svc.columns import dumps, utcnow
 from memory_svc.db import Database
 from memory_svc.kinds import Audience, EventKind, OutboxOp, VectorScope
-from memory_svc.models import NAME_LEN, REQUEST_ID_LEN, Event, GameSession
+from memory_svc.models import NAME_LEN, REQUEST_ID_LEN, Campaign, Event, GameSession
 from mesh.errors import InvalidArgument, Violations
 
 MAX_EVENT_CHARS = 100_000
@@ -40,6 +40,7 @@ class EventInput:
     audience: int = Audience.PLAYER
     occurred_at: datetime | None = None
     session_id: str = ""
+    recipients: tuple[str, ...] = ()
 
 
 def _existing(session: Session, campaign_id: int, request_id: str) -> Event | None:
@@ -57,6 +58,7 @@ def record_event(db: Database, campaign_ref: str, data: EventInput, request_id: 
     content = normalize_text(data.content)
     check_text(v, content, "event.content", MAX_EVENT_CHARS, required=True)
     check_text(v, data.actor, "event.actor", NAME_LEN)
+    seats.check_recipients(v, data.recipients, "event.recipients")
     v.check(data.kind in {int(k) for k in EventKind}, "event.kind", f"unknown event kind {data.kind}")
     try:
         dumps(data.metadata or {})
@@ -76,6 +78,15 @@ def record_event(db: Database, campaign_ref: str, data: EventInput, request_id: 
                 if game.campaign_id != campaign.id:
                     raise InvalidArgument([("event.session_id", "session belongs to another campaign")])
             now = utcnow()
+            # The counter row's lock is held to commit, so events commit in sequence order (no gap for watchers).
+            session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign.id)
+                .values(last_sequence=Campaign.last_sequence + 1)
+            )
+            sequence = int(
+                session.scalar(select(Campaign.last_sequence).where(Campaign.id == campaign.id)) or 0
+            )
             event = Event(
                 campaign_id=campaign.id,
                 session_id=session_id,
@@ -88,6 +99,8 @@ def record_event(db: Database, campaign_ref: str, data: EventInput, request_id: 
                 occurred_at=data.occurred_at or now,
                 recorded_at=now,
                 request_id=request_id,
+                sequence=sequence,
+                recipients=seats.encode(data.recipients),
             )
             session.add(event)
             session.flush()
@@ -109,6 +122,7 @@ def list_events(
     audience: Audience,
     size: int,
     token: str,
+    viewer: str | None = None,
 ) -> Page[Event]:
     """A campaign's events newest first (by time, then id), filtered by session, kinds and audience."""
     limit = paging.page_size(size)
@@ -119,7 +133,9 @@ def list_events(
     session_id = refs.parse_id(session_ref, "session_id", required=False)
     with db.read() as session:
         campaign = refs.campaign(session, campaign_ref)
-        query = select(Event).where(Event.campaign_id == campaign.id, Event.audience <= int(audience))
+        query = _hide_whispers(
+            select(Event).where(Event.campaign_id == campaign.id, Event.audience <= int(audience)), viewer
+        )
         if session_id is not None:
             query = query.where(Event.session_id == session_id)
         if kinds:
@@ -139,32 +155,57 @@ def list_events(
     return Page(rows, "")
 
 
-def recent_events(session: Session, campaign_id: int, audience: Audience, count: int) -> list[Event]:
-    """The ``count`` newest events a caller of ``audience`` may see."""
+def _hide_whispers(query: Select[Any], viewer: str | None) -> Select[Any]:
+    condition = seats.whisper_filter(viewer)
+    return query if condition is None else query.where(condition)
+
+
+def recent_events(
+    session: Session, campaign_id: int, audience: Audience, count: int, viewer: str | None = None
+) -> list[Event]:
+    """The ``count`` newest events a caller of ``audience`` (and key ``viewer``, for whispers) may see."""
     if count <= 0:
         return []
+    query = select(Event).where(Event.campaign_id == campaign_id, Event.audience <= int(audience))
     return list(
         session.scalars(
-            select(Event)
-            .where(Event.campaign_id == campaign_id, Event.audience <= int(audience))
-            .order_by(Event.occurred_at.desc(), Event.id.desc())
-            .limit(count)
+            _hide_whispers(query, viewer).order_by(Event.occurred_at.desc(), Event.id.desc()).limit(count)
         )
     )
 
 
+def events_after(
+    db: Database, campaign_id: int, after: int, audience: Audience, viewer: str | None, limit: int = 500
+) -> tuple[list[Event], int]:
+    """The visible events with a sequence above ``after`` in log order, and the sequence read up to.
+
+    The cursor moves past events this viewer may not see, so a watcher never re-reads them.
+    """
+    with db.read() as session:
+        top = int(session.scalar(select(Campaign.last_sequence).where(Campaign.id == campaign_id)) or 0)
+        if top <= after:
+            return [], after
+        query = select(Event).where(
+            Event.campaign_id == campaign_id,
+            Event.sequence > after,
+            Event.sequence <= top,
+            Event.audience <= int(audience),
+        )
+        rows = list(session.scalars(_hide_whispers(query, viewer).order_by(Event.sequence).limit(limit)))
+    return rows, (rows[-1].sequence if len(rows) == limit else top)
+
+
 def visible_events(
-    session: Session, campaign_id: int, ids: Iterable[int], audience: Audience
+    session: Session, campaign_id: int, ids: Iterable[int], audience: Audience, viewer: str | None = None
 ) -> dict[int, Event]:
     """Of ``ids``, the events of this campaign visible to ``audience`` (the SQL join after a vector search)."""
     wanted = list(ids)
     if not wanted:
         return {}
-    rows = session.scalars(
-        select(Event).where(
-            Event.id.in_(wanted), Event.campaign_id == campaign_id, Event.audience <= int(audience)
-        )
+    query = select(Event).where(
+        Event.id.in_(wanted), Event.campaign_id == campaign_id, Event.audience <= int(audience)
     )
+    rows = session.scalars(_hide_whispers(query, viewer))
     return {row.id: row for row in rows}
 
 

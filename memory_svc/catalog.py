@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from memory_svc import paging, refs
+from memory_svc import authz, paging, refs
 from memory_svc.columns import utcnow
 from memory_svc.db import Database
 from memory_svc.models import (
@@ -112,6 +112,9 @@ def list_campaigns(db: Database, world_ref: str, size: int, token: str) -> Page[
     after = paging.after_id(token)
     with db.read() as session:
         query = select(Campaign).where(Campaign.id > after)
+        visible = authz.visible_campaign_ids()
+        if visible is not None:
+            query = query.where(Campaign.id.in_(visible))
         if world_ref:
             query = query.where(Campaign.world_id == refs.world(session, world_ref).id)
         rows = list(session.scalars(query.order_by(Campaign.id).limit(limit + 1)))

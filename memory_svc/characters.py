@@ -25,6 +25,7 @@ from memory_svc.catalog import DESCRIPTION_MAX, Page, check_text
 from memory_svc.db import Database
 from memory_svc.kinds import Audience
 from memory_svc.models import (
+    KEY_ID_LEN,
     NAME_LEN,
     REQUEST_ID_LEN,
     Campaign,
@@ -100,6 +101,8 @@ class CharacterInput:
     secrets: tuple[str, ...] = ()
     stat_block: dict[str, Any] | None = None
     tags: tuple[str, ...] = ()
+    owner: str = ""
+    """Key id of the player seat that controls it; empty: only the DM role."""
     sheet_json: str = ""
 
 
@@ -193,6 +196,8 @@ def create_character(
         check_text(v, secret, f"character.secrets[{i}]", DESCRIPTION_MAX, required=True)
     for i, tag in enumerate(data.tags):
         check_text(v, tag, f"character.tags[{i}]", 50, required=True)
+    check_text(v, data.owner, "character.owner", KEY_ID_LEN)
+    v.check("," not in data.owner, "character.owner", "a key id has no commas")
     if initial is not None:
         _check_state(v, initial, "initial_state")
     v.check(
@@ -221,6 +226,7 @@ def create_character(
             secrets=list(data.secrets),
             stat_block=data.stat_block,
             tags=list(data.tags),
+            owner=data.owner.strip() or None,
             sheet=stored,
         )
         if initial is not None:

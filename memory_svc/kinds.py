@@ -38,6 +38,7 @@ class EventKind(IntEnum):
     NOTE = 8
     CHECK = 9
     COMBAT = 10
+    PINNED_FACT = 11
 
 
 class VectorScope(StrEnum):

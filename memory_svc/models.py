@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -47,6 +48,8 @@ DESCRIPTION_LEN = 4000
 KEY_LEN = 300
 PATH_LEN = 400
 KEYWORD_LEN = 100
+KEY_ID_LEN = 128
+RECIPIENTS_LEN = 2200
 
 
 class Base(DeclarativeBase):
@@ -84,6 +87,9 @@ class Campaign(Base):
         BigId, ForeignKey("sessions.id", use_alter=True), nullable=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    #: Sequence of the campaign's last logged event; bumped in the event's transaction, so the row lock
+    #: makes commit order equal sequence order.
+    last_sequence: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class GameSession(Base):
@@ -118,6 +124,8 @@ class Character(Base):
     stat_block: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument(dict), nullable=True)
     tags: Mapped[list[str]] = mapped_column(JsonDocument(list), default=list)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    #: Key id of the player seat controlling the character; NULL: only the DM role acts for it.
+    owner: Mapped[str | None] = mapped_column(Unicode(KEY_ID_LEN), nullable=True, index=True)
     #: A player character's sheet (``rules.sheets.CharacterSheet.to_json``), validated before it is stored.
     sheet: Mapped[dict[str, Any] | None] = mapped_column("sheet_json", JsonDocument(dict), nullable=True)
 
@@ -282,6 +290,7 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("campaign_id", "request_id"),
+        Index(None, "campaign_id", "sequence", unique=True),
         Index(None, "campaign_id", "occurred_at", "id"),
         Index(None, "campaign_id", "kind"),
         CheckConstraint("audience IN (1, 2)", name="audience_known"),
@@ -299,6 +308,29 @@ class Event(Base):
     occurred_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     recorded_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     request_id: Mapped[str] = mapped_column(Unicode(REQUEST_ID_LEN))
+    #: Position in the campaign log (1, 2, 3… per campaign, in commit order).
+    sequence: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: A whisper's recipients as ",key-a,key-b," (so one LIKE finds a key); NULL: the whole audience.
+    recipients: Mapped[str | None] = mapped_column(Unicode(RECIPIENTS_LEN), nullable=True)
+
+
+class TurnTicket(Base):
+    """A place in a campaign's turn queue: the lowest live ticket holds the turn lease, the rest wait.
+
+    ``expires_at`` bounds every ticket: a waiting one by its caller's deadline, a granted one by its lease, so a
+    caller that vanished never blocks the table for longer than that.
+    """
+
+    __tablename__ = "turn_tickets"
+    __table_args__ = (UniqueConstraint("campaign_id", "turn_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = _fk("campaigns.id")
+    turn_id: Mapped[str] = mapped_column(Unicode(REQUEST_ID_LEN))
+    holder: Mapped[str] = mapped_column(Unicode(NAME_LEN), default="")
+    granted: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class Relationship(Base):

@@ -12,6 +12,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from memory_svc import authz
 from memory_svc.models import Base, Campaign, Character, GameSession, World
 from mesh.errors import InvalidArgument, NotFound
 
@@ -64,15 +65,21 @@ def world(session: Session, ref: str, field: str = "world_id") -> World:
 
 
 def campaign(session: Session, ref: str, field: str = "campaign_id") -> Campaign:
-    """A campaign by id."""
-    return get_row(session, Campaign, require_id(ref, field), "campaign")
+    """A campaign by id, if the caller may touch it (``memory_svc.authz``)."""
+    row = get_row(session, Campaign, require_id(ref, field), "campaign")
+    authz.check(row.id, "campaign", str(row.id))
+    return row
 
 
 def character(session: Session, ref: str, field: str = "character_id") -> Character:
-    """A character by id."""
-    return get_row(session, Character, require_id(ref, field), "character")
+    """A character by id, if the caller may touch its campaign."""
+    row = get_row(session, Character, require_id(ref, field), "character")
+    authz.check(row.campaign_id, "character", str(row.id))
+    return row
 
 
 def game_session(session: Session, ref: str, field: str = "session_id") -> GameSession:
-    """A game session by id."""
-    return get_row(session, GameSession, require_id(ref, field), "session")
+    """A game session by id, if the caller may touch its campaign."""
+    row = get_row(session, GameSession, require_id(ref, field), "session")
+    authz.check(row.campaign_id, "session", str(row.id))
+    return row

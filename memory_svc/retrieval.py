@@ -21,6 +21,7 @@ from memory_svc.characters import StateView, current_states
 from memory_svc.db import Database
 from memory_svc.embeddings import Embedder
 from memory_svc.kinds import Audience, ContextSource, EventKind, VectorScope
+from memory_svc.lasting import latest_summaries, pinned_facts
 from memory_svc.lore_entries import live_entries, pinned_entries
 from memory_svc.models import Campaign, Character, Event, LoreEntry
 from memory_svc.packing import Piece, pack
@@ -49,6 +50,8 @@ class RetrievalRequest:
     audience: Audience = Audience.PLAYER
     character_ids: tuple[str, ...] = ()
     recent_events: int = 0
+    viewer: str | None = None
+    """The caller's key id, whose whispers it may see; None: every whisper (the DM)."""
 
     def checked(self) -> RetrievalRequest:
         """The request with defaults applied; InvalidArgument names every bad field."""
@@ -90,6 +93,7 @@ class RetrievalRequest:
             audience=self.audience,
             character_ids=tuple(dict.fromkeys(c.strip() for c in self.character_ids)),
             recent_events=self.recent_events or DEFAULT_RECENT,
+            viewer=self.viewer,
         )
 
 
@@ -251,6 +255,18 @@ class Retriever:
         pinned = [
             lore_piece(e, ContextSource.PINNED, 0.0) for e in pinned_entries(session, world_id, req.audience)
         ]
+        summaries: list[Piece] = []
+        if campaign is not None:
+            # The campaign's pinned facts come first of all: never dropped, however long the log grows.
+            facts = [
+                event_piece(e, ContextSource.PINNED, 0.0)
+                for e in pinned_facts(session, campaign.id, req.audience)
+            ]
+            pinned = [*facts, *pinned]
+            summaries = [
+                event_piece(e, ContextSource.CAMPAIGN, 0.0)
+                for e in latest_summaries(session, campaign.id, req.audience)
+            ]
         states: list[Piece] = []
         recent: list[Piece] = []
         campaign_hits: list[Piece] = []
@@ -276,9 +292,11 @@ class Retriever:
                 )
             recent = [
                 event_piece(e, ContextSource.RECENT_EVENT, 0.0)
-                for e in recent_events(session, campaign.id, req.audience, req.recent_events)
+                for e in recent_events(session, campaign.id, req.audience, req.recent_events, req.viewer)
             ]
-            events = visible_events(session, campaign.id, [h.id for h in event_hits], req.audience)
+            events = visible_events(
+                session, campaign.id, [h.id for h in event_hits], req.audience, req.viewer
+            )
             campaign_hits = [
                 event_piece(events[h.id], ContextSource.CAMPAIGN, h.score)
                 for h in event_hits
@@ -287,4 +305,4 @@ class Retriever:
         entries = live_entries(session, world_id, [h.id for h in lore_hits], req.audience)
         lore = [lore_piece(entries[h.id], ContextSource.LORE, h.score) for h in lore_hits if h.id in entries]
         hits = sorted([*lore, *campaign_hits], key=lambda p: -p.score)
-        return [pinned, states, recent, hits]
+        return [pinned, states, summaries, recent, hits]

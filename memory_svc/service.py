@@ -18,9 +18,22 @@ import grpc
 from google.protobuf import json_format, timestamp_pb2
 
 from dungeonmaster.v1 import memory_pb2, memory_pb2_grpc
-from memory_svc import assets, campaign_log, catalog, characters, ingest, lore_entries, reindex, sheets
+from memory_svc import (
+    assets,
+    authz,
+    campaign_log,
+    catalog,
+    characters,
+    ingest,
+    lasting,
+    lore_entries,
+    reindex,
+    seats,
+    sheets,
+)
 from memory_svc.columns import dumps, parse_json_object
 from memory_svc.kinds import Audience
+from memory_svc.live import LiveHub
 from memory_svc.memory import Memory
 from memory_svc.models import (
     Asset,
@@ -36,8 +49,9 @@ from memory_svc.models import (
 )
 from memory_svc.packing import Piece
 from memory_svc.retrieval import RetrievalRequest
+from memory_svc.table_service import TableRpcs
 from mesh import context
-from mesh.errors import InvalidArgument
+from mesh.errors import InvalidArgument, PermissionDenied
 from mesh.health import Readiness
 from mesh.server import ServiceSpec
 from mesh.settings import Settings
@@ -55,6 +69,17 @@ async def off_loop(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
 def audience(requested: int) -> Audience:
     """The audience this call gets (a player role caps it whatever the request says)."""
     return Audience.of_caller(int(requested), context.identity().role)
+
+
+def _dm_only(method: str) -> None:
+    """Pinning shapes every later narration: a player identity may not do it."""
+    if context.identity().role == "player":
+        raise PermissionDenied(f"{method} is for the DM")
+
+
+def viewer(requested: int) -> str | None:
+    """The key whose whispers this call may see (None: all of them, for the DM audience)."""
+    return seats.viewer_of(audience(requested), context.identity().key_id)
 
 
 # --- domain -> proto --------------------------------------------------------------------------------------------
@@ -114,6 +139,7 @@ def character_pb(c: Character, who: Audience) -> memory_pb2.Character:
         secrets=characters.visible_secrets(c, who),
         tags=list(c.tags),
         create_time=ts(c.created_at),
+        owner=c.owner or "",
         sheet_json=sheets.sheet_text(c.sheet),
     )
     if c.stat_block:
@@ -158,7 +184,9 @@ def location_pb(loc: Location) -> memory_pb2.Location:
     )
 
 
-def entry_pb(e: LoreEntry) -> memory_pb2.LoreEntry:
+def entry_pb(e: LoreEntry, who: Audience = Audience.DM) -> memory_pb2.LoreEntry:
+    """A lore entry; for a player audience its structured metadata without DM-only facts."""
+    metadata = e.metadata_json if who == Audience.DM else authz.player_view(e.metadata_json)
     return memory_pb2.LoreEntry(
         id=str(e.id),
         world_id=str(e.world_id),
@@ -167,7 +195,7 @@ def entry_pb(e: LoreEntry) -> memory_pb2.LoreEntry:
         title=e.title,
         content=e.text.content,
         keywords=e.keywords,
-        metadata_json=dumps(e.metadata_json),
+        metadata_json=dumps(metadata),
         content_hash=e.text.sha256,
         version=e.version,
         audience=e.audience,  # type: ignore[arg-type]
@@ -191,6 +219,8 @@ def event_pb(e: Event) -> memory_pb2.Event:
         audience=e.audience,  # type: ignore[arg-type]
         occur_time=ts(e.occurred_at),
         request_id=e.request_id,
+        sequence=e.sequence,
+        recipients=seats.decode(e.recipients),
     )
 
 
@@ -272,12 +302,16 @@ def state_input(s: memory_pb2.CharacterState) -> characters.StateInput:
     )
 
 
-class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
+class MemoryServicer(TableRpcs, memory_pb2_grpc.MemoryServiceServicer):
     """gRPC adapter over ``Memory``."""
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
         self.db = memory.db
+        self.hub = LiveHub()
+
+    def event_message(self, event: Event) -> memory_pb2.Event:
+        return event_pb(event)
 
     # worlds and campaigns
 
@@ -377,6 +411,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
                 else None
             ),
             tags=tuple(c.tags),
+            owner=c.owner,
             sheet_json=c.sheet_json,
         )
         initial = state_input(request.initial_state) if request.HasField("initial_state") else None
@@ -492,30 +527,27 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
     async def GetLoreEntry(
         self, request: memory_pb2.GetLoreEntryRequest, ctx: Any
     ) -> memory_pb2.GetLoreEntryResponse:
+        who = audience(request.audience)
         entry = await off_loop(
-            lore_entries.get_entry,
-            self.db,
-            request.entry_id,
-            request.world_id,
-            request.version,
-            audience(request.audience),
+            lore_entries.get_entry, self.db, request.entry_id, request.world_id, request.version, who
         )
-        return memory_pb2.GetLoreEntryResponse(entry=entry_pb(entry))
+        return memory_pb2.GetLoreEntryResponse(entry=entry_pb(entry, who))
 
     async def ListLoreEntries(
         self, request: memory_pb2.ListLoreEntriesRequest, ctx: Any
     ) -> memory_pb2.ListLoreEntriesResponse:
+        who = audience(request.audience)
         page = await off_loop(
             lore_entries.list_entries,
             self.db,
             request.world_id,
             request.category,
-            audience(request.audience),
+            who,
             request.page_size,
             request.page_token,
         )
         return memory_pb2.ListLoreEntriesResponse(
-            entries=[entry_pb(e) for e in page.items], next_page_token=page.next_token
+            entries=[entry_pb(e, who) for e in page.items], next_page_token=page.next_token
         )
 
     async def UpdateLoreEntry(
@@ -585,13 +617,42 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
             audience=int(e.audience),
             occurred_at=from_ts(e.occur_time) if e.HasField("occur_time") else None,
             session_id=e.session_id,
+            recipients=tuple(e.recipients),
         )
         event, duplicate = await off_loop(
             campaign_log.record_event, self.db, request.campaign_id, data, request.request_id
         )
         if not duplicate:
             self.memory.worker.notify()
+            self.hub.committed(event.campaign_id)
         return memory_pb2.RecordEventResponse(event=event_pb(event), duplicate=duplicate)
+
+    async def PinFact(self, request: memory_pb2.PinFactRequest, ctx: Any) -> memory_pb2.PinFactResponse:
+        _dm_only("PinFact")
+        fact, duplicate = await off_loop(
+            lasting.pin_fact,
+            self.db,
+            request.campaign_id,
+            request.text,
+            request.event_id,
+            int(request.audience),
+            request.request_id,
+        )
+        if not duplicate:
+            self.memory.worker.notify()
+        return memory_pb2.PinFactResponse(fact=event_pb(fact), duplicate=duplicate)
+
+    async def ListPinnedFacts(
+        self, request: memory_pb2.ListPinnedFactsRequest, ctx: Any
+    ) -> memory_pb2.ListPinnedFactsResponse:
+        facts = await off_loop(lasting.list_pinned, self.db, request.campaign_id, audience(request.audience))
+        return memory_pb2.ListPinnedFactsResponse(facts=[event_pb(f) for f in facts])
+
+    async def UnpinFact(self, request: memory_pb2.UnpinFactRequest, ctx: Any) -> memory_pb2.UnpinFactResponse:
+        _dm_only("UnpinFact")
+        event = await off_loop(lasting.unpin_fact, self.db, request.campaign_id, request.fact_id)
+        self.memory.worker.notify()
+        return memory_pb2.UnpinFactResponse(event=event_pb(event))
 
     async def ListEvents(
         self, request: memory_pb2.ListEventsRequest, ctx: Any
@@ -605,6 +666,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
             audience(request.audience),
             request.page_size,
             request.page_token,
+            viewer(request.audience),
         )
         return memory_pb2.ListEventsResponse(
             events=[event_pb(e) for e in page.items], next_page_token=page.next_token
@@ -703,6 +765,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
             audience=audience(request.audience),
             character_ids=tuple(request.character_ids),
             recent_events=request.recent_events,
+            viewer=viewer(request.audience),
         )
         out = await off_loop(self.memory.retriever.retrieve, req)
         return memory_pb2.RetrieveContextResponse(

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mesh import errors
+from mesh import errors, tls
 from mesh.context import REQUEST_ID_KEY, deadline_var, identity_var, request_id_var
 from mesh.settings import Settings, get_settings
 
@@ -160,8 +160,9 @@ class Channels:
         hit = self._channels.get(target)
         if hit is not None and hit[0] is loop:
             return hit[1]
-        channel = grpc.aio.insecure_channel(
+        channel = tls.aio_channel(
             target,
+            self.settings,
             options=self.options,
             interceptors=[PropagationInterceptor(self.settings.default_deadline_s)],
         )
@@ -185,7 +186,7 @@ async def wait_for_serving(target: str, service: str = "", wait_s: float = 10.0)
     """Poll grpc.health.v1 Check on ``target`` until ``service`` is SERVING; TimeoutError after ``wait_s``."""
     deadline = time.monotonic() + wait_s
     last = "no answer"
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with tls.aio_channel(target, get_settings()) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             left = deadline - time.monotonic()

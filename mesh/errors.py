@@ -59,6 +59,10 @@ class FailedPrecondition(DomainError):
     precondition: Sequence[tuple[str, str, str]] = ()
 
 
+class Unauthenticated(DomainError):
+    """The caller could not be identified (no verified certificate, key or identity)."""
+
+
 class PermissionDenied(DomainError):
     """The caller is authenticated but may not do this."""
 

@@ -7,10 +7,15 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mesh import tls
+from mesh.settings import get_settings
+
 
 def check(address: str, service: str = "", timeout: float = 3.0) -> bool:
     """True when ``service`` at ``address`` answers SERVING within ``timeout`` seconds."""
-    with grpc.insecure_channel(address) as channel:
+    # Module services take mutual TLS only; the gateway's public port is checked as clients reach it.
+    public = service.endswith(".GameMasterService")
+    with grpc.insecure_channel(address) if public else tls.sync_channel(address, get_settings()) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout

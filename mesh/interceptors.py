@@ -66,9 +66,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         metrics: RpcMetrics | None = None,
         quiet_prefixes: Sequence[str] = QUIET_PREFIXES,
         guard: RequestGuard | None = None,
+        caller_guard: Callable[[Any, str], None] | None = None,
     ) -> None:
         self._service = service
         self._guard = guard
+        #: Called first in every call (``mesh.identity.CallerGuard``): raises to refuse the caller.
+        self._caller_guard = caller_guard
         self._metrics = metrics
         self._quiet = tuple(quiet_prefixes)
         self._cache: dict[str, tuple[Handler, Handler]] = {}
@@ -138,6 +141,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             rid = self._begin(context, method)
             code = _OK
             try:
+                if self._caller_guard is not None:
+                    self._caller_guard(context, method)
                 if check:
                     request = _checked(request, streaming_request)
                 if is_async:
@@ -176,6 +181,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             rid = self._begin(context, method)
             code = _OK
             try:
+                if self._caller_guard is not None:
+                    self._caller_guard(context, method)
                 if check:
                     request = _checked(request, streaming_request)
                 if is_async_gen:

@@ -23,7 +23,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from mesh import tls
 from mesh.health import HealthMonitor, Readiness
+from mesh.identity import CallerGuard
 from mesh.interceptors import ServerInterceptor
 from mesh.limits import Limits
 from mesh.logs import configure_logging
@@ -239,9 +241,18 @@ async def start_server(
 async def _start(
     spec: ServiceSpec, settings: Settings, *, port: int | None, metrics_port: int | None
 ) -> RunningServer:
+    tls.set_process_service(spec.name)
+    credentials = spec.server_credentials
+    caller_guard = None
+    if spec.name != "gateway":  # the gateway's public port authenticates by API key (gateway.keys)
+        credentials = credentials or tls.server_credentials(settings, spec.name)
+        caller_guard = CallerGuard(spec.name) if tls.enabled(settings) else None
+        tls.warn_if_open(settings, spec.name)
     # Every request is decoded and checked once, in the guard, before a servicer sees it (mesh.validation).
     guard = RequestGuard(Limits(max_request_bytes=spec.max_request_bytes or settings.max_message_bytes))
-    interceptor = ServerInterceptor(spec.name, metrics=RpcMetrics(spec.name), guard=guard)
+    interceptor = ServerInterceptor(
+        spec.name, metrics=RpcMetrics(spec.name), guard=guard, caller_guard=caller_guard
+    )
     server = grpc.aio.server(
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
@@ -262,8 +273,8 @@ async def _start(
         wanted = settings.port_for(spec.name)
     else:
         raise ValueError(f"service {spec.name!r} has no configured port; pass port=")
-    if spec.server_credentials is not None:
-        bound = server.add_secure_port(f"{settings.host}:{wanted}", spec.server_credentials)
+    if credentials is not None:
+        bound = server.add_secure_port(f"{settings.host}:{wanted}", credentials)
     else:
         bound = server.add_insecure_port(f"{settings.host}:{wanted}")
     if bound == 0:

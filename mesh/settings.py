@@ -212,6 +212,11 @@ class Settings(BaseSettings):
     narrative_record_events: bool = Field(
         True, description="Whether Narrate records the player's action and the narration as campaign events."
     )
+    narrative_continuity_guard: bool = Field(
+        True,
+        description="Whether narration is checked sentence by sentence against the campaign's recorded facts "
+        "(the dead, the unconscious, item holders, rulers, deities, met NPCs) and contradictions repaired.",
+    )
 
     # --- moderation ------------------------------------------------------------------------------------------
     moderation_backend: Literal["rules", "llama-guard", "off"] = Field(
@@ -305,6 +310,26 @@ class Settings(BaseSettings):
         False,
         description="Render one throw-away batch at start-up (health stays NOT_SERVING meanwhile); always done "
         "when visual_compile is on.",
+    )
+
+    # --- service identity (mutual TLS) ----------------------------------------------------------------------
+    tls_mode: Literal["mutual", "off"] = Field(
+        "mutual",
+        description="mutual = every service port requires a client certificate signed by the mesh CA and every "
+        "channel between services presents one; identity metadata is honoured only from allowed callers. off = "
+        "plaintext with caller identity taken on trust: a debugging switch (grpcurl -plaintext), loopback only.",
+    )
+    tls_dir: str = Field(
+        "", description="Directory of the mesh CA and per-service certificates; empty = <data_dir>/tls."
+    )
+    tls_ca_file: str = Field(
+        "", description="PEM CA bundle that signs mesh certificates; empty = <tls_dir>/ca.pem."
+    )
+    tls_cert_file: str = Field(
+        "", description="This process's PEM certificate; empty = <tls_dir>/<service>.pem."
+    )
+    tls_key_file: str = Field(
+        "", description="This process's PEM private key; empty = <tls_dir>/<service>.key."
     )
 
     # --- gRPC runtime ----------------------------------------------------------------------------------------
@@ -551,6 +576,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "text_max_resumes",
         "narrative_context_budget",
         "narrative_record_events",
+        "narrative_continuity_guard",
     ),
     "moderation": (
         "moderation_backend",
@@ -578,6 +604,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "visual_store_timeout_s",
         "visual_warmup",
     ),
+    "identity": ("tls_mode", "tls_dir", "tls_ca_file", "tls_cert_file", "tls_key_file"),
     "grpc": (
         "grace_period_s",
         "max_message_bytes",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mesh.text import ContextItem, Provenance
+from mesh.text.outcomes import Outcome
 
 #: Context sources in the order they survive trimming (lower first).
 PRIORITY = {"pinned": 0, "caller": 1, "character_state": 1, "lore": 2, "campaign": 3, "recent_event": 4}
@@ -27,6 +28,8 @@ class NarrationRequest:
     seed: int = 0
     audience: str = "player"
     tone: str = ""
+    input_screened: bool = False
+    outcomes: tuple[Outcome, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,10 @@ from mesh.errors import Unavailable
 from mesh.moderation import Moderator
 from mesh.text import Chunk, GenParams, Prompt, Provenance, TextModel, build_prompt
 from mesh.text.procedural import ProceduralBackend, load_tables
+from narrative_svc.continuity import from_context
 from narrative_svc.models import NarrationChunk, NarrationRequest, RetrievedContext
 from narrative_svc.ports import MemoryPort
+from narrative_svc.repair import ContinuityFilter, Repair, model_rewriter
 from narrative_svc.screening import Screening
 
 
@@ -51,12 +53,14 @@ class Narrator:
         *,
         context_budget: int = 1024,
         record_events: bool = True,
+        continuity_guard: bool = True,
     ) -> None:
         self.model = model
         self.memory = memory
         self.moderator = moderator
         self.context_budget = context_budget
         self.record_events = record_events
+        self.continuity_guard = continuity_guard
         self.procedural = ProceduralBackend(context_window=max(model.context_window, 2048))
 
     async def _context(self, req: NarrationRequest) -> RetrievedContext:
@@ -80,11 +84,17 @@ class Narrator:
         """The narration stream: text chunks, then a final chunk with provenance and the finish reason."""
         started = time.perf_counter()
         screening = Screening(self.moderator, self.memory, req.campaign_id)
-        _, (retrieved, retrieval_s) = await asyncio.gather(
-            screening.check_input(req.action, "action"), self._timed_context(req)
-        )
+        # A caller that screened the action already (the gateway, in a turn) says so: one decision per input.
+        screen_input = asyncio.sleep(0) if req.input_screened else screening.check_input(req.action, "action")
+        _, (retrieved, retrieval_s) = await asyncio.gather(screen_input, self._timed_context(req))
         gathered = time.perf_counter()
-        variables = {"action": req.action, "actor": req.actor, "tone": req.tone, "audience": req.audience}
+        variables = {
+            "action": req.action,
+            "actor": req.actor,
+            "tone": req.tone,
+            "audience": req.audience,
+            "outcomes": [o.as_variables() for o in req.outcomes],
+        }
         prompt, max_tokens = build_prompt(
             self.model,
             "narrate",
@@ -95,6 +105,7 @@ class Narrator:
         )
         params = GenParams(max_tokens=max_tokens, temperature=req.temperature, seed=req.seed).with_seed()
         guard = screening.guard(req.action)
+        continuity = self._continuity(prompt, params.seed)
         # Time spent here before the model is asked, retrieval excepted (it is its own histogram).
         stage_seconds().labels("prepare").observe(
             time.perf_counter() - gathered + (gathered - started - retrieval_s)
@@ -113,8 +124,12 @@ class Narrator:
                     break
                 text = chunk.text
                 arrived = time.perf_counter()
+                if continuity is not None:
+                    text = await continuity.feed(text)  # held only until its sentence ends
+                    if not text:
+                        continue
                 if guard is not None:
-                    text, blocked = await guard.feed(chunk.text)
+                    text, blocked = await guard.feed(text)
                     if blocked is not None:
                         screening.record(blocked)
                         finish = "moderated"
@@ -127,6 +142,17 @@ class Narrator:
                     if index == 0:
                         screening.start_writes()
                     parts.append(text)
+                    index += 1
+            if continuity is not None and finish != "moderated":
+                tail = await continuity.finish()
+                if tail and guard is not None:
+                    tail, blocked = await guard.feed(tail)
+                    if blocked is not None:
+                        screening.record(blocked)
+                        finish, tail = "moderated", ""
+                if tail:
+                    yield NarrationChunk(tail, index, context=prompt.context if index == 0 else ())
+                    parts.append(tail)
                     index += 1
             if guard is not None and finish != "moderated":
                 rest, decision = await guard.finish()
@@ -151,7 +177,8 @@ class Narrator:
                 )
             info.latency_ms = (time.perf_counter() - started) * 1000
             if self.record_events and req.campaign_id:
-                await self._record(req, "".join(parts), info, finish)
+                repairs = continuity.repairs if continuity is not None else []
+                await self._record(req, "".join(parts), info, finish, repairs)
         finally:
             await generation.aclose()
             await screening.drain()
@@ -179,7 +206,20 @@ class Narrator:
         options = load_tables("narration")["safe_continuations"]
         return str(random.Random(f"safe:{seed}").choice(options))
 
-    async def _record(self, req: NarrationRequest, narration: str, info: Provenance, finish: str) -> None:
+    def _continuity(self, prompt: Prompt, seed: int) -> ContinuityFilter | None:
+        """The continuity filter for this narration, or None when it is off or the context records no facts."""
+        if not self.continuity_guard:
+            return None
+        facts = from_context(prompt.context)
+        if facts.empty:
+            return None
+        # The procedural writer quotes the record; only a model's sentence is worth a second model call.
+        rewrite = model_rewriter(self.model, seed) if self.model.backend != "procedural" else None
+        return ContinuityFilter(facts, rewrite)
+
+    async def _record(
+        self, req: NarrationRequest, narration: str, info: Provenance, finish: str, repairs: list[Repair]
+    ) -> None:
         base = call_context.request_id() or uuid.uuid4().hex
         meta = {
             "backend": info.backend,
@@ -204,6 +244,10 @@ class Narrator:
             actor="dm",
             content=narration,
             audience=req.audience,
-            metadata={**meta, "finish_reason": finish or "stop"},
+            metadata={
+                **meta,
+                "finish_reason": finish or "stop",
+                **({"continuity_repairs": [r.as_dict() for r in repairs]} if repairs else {}),
+            },
             request_id=f"{base}:narration",
         )

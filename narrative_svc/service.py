@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
@@ -15,6 +15,7 @@ from mesh.server import ServiceSpec
 from mesh.settings import Settings
 from mesh.text import ContextItem, TextModel, get_text_model
 from mesh.text.info_proto import info_proto
+from mesh.text.outcomes import DEGREES, Outcome
 from narrative_svc.memory_client import (
     SOURCE_ENUM,
     GrpcMemory,
@@ -31,6 +32,7 @@ from narrative_svc.twists import TwistWriter
 SERVICE_NAME = narrative_pb2.DESCRIPTOR.services_by_name["NarrativeService"].full_name
 MAX_TOKENS = 4096
 MAX_TEXT = 4000
+MAX_OUTCOMES = 8
 
 
 def piece_proto(item: ContextItem, model: TextModel) -> memory_pb2.ContextPiece:
@@ -56,6 +58,30 @@ def _tokens(v: Violations, value: int, default: int, field: str) -> int:
         f"must be between 1 and {MAX_TOKENS} (0 = default {default}), got {value}",
     )
     return value
+
+
+def outcomes_from_proto(
+    v: Violations, outcomes: Sequence[narrative_pb2.NarrationOutcome]
+) -> tuple[Outcome, ...]:
+    """The decided outcomes of a Narrate request, each field checked (violations collected in ``v``)."""
+    v.check(len(outcomes) <= MAX_OUTCOMES, "outcomes", f"at most {MAX_OUTCOMES}")
+    result = []
+    for i, o in enumerate(outcomes[:MAX_OUTCOMES]):
+        v.check(1 <= len(o.check.strip()) <= 40, f"outcomes[{i}].check", "must be 1-40 characters")
+        v.check(len(o.actor) <= 100, f"outcomes[{i}].actor", "at most 100 characters")
+        v.check(
+            o.degree in ("", *DEGREES),
+            f"outcomes[{i}].degree",
+            f"must be one of {', '.join(DEGREES)} (or empty)",
+        )
+        degree = o.degree or ("success" if o.success else "failure")
+        v.check(
+            (degree in ("critical", "success")) == o.success,
+            f"outcomes[{i}].degree",
+            f"{degree!r} contradicts success={o.success}",
+        )
+        result.append(Outcome(o.actor.strip(), o.check.strip(), o.success, degree, o.total, o.dc))
+    return tuple(result)
 
 
 def _audience(value: int) -> str:
@@ -88,6 +114,7 @@ class NarrativeServicer(narrative_pb2_grpc.NarrativeServiceServicer):
         )
         for i, piece in enumerate(request.context):
             v.check(bool(piece.text.strip()), f"context[{i}].text", "must not be empty")
+        outcomes = outcomes_from_proto(v, request.outcomes)
         v.raise_if_any()
         caller = tuple(
             ContextItem(
@@ -117,6 +144,8 @@ class NarrativeServicer(narrative_pb2_grpc.NarrativeServiceServicer):
             seed=request.seed,
             audience=_audience(request.audience),
             tone=request.tone.strip(),
+            input_screened=request.input_screened,
+            outcomes=outcomes,
         )
         # Closed explicitly when the call ends early, so the model request stops with it.
         async with contextlib.aclosing(self.narrator.narrate(domain)) as chunks:
@@ -201,6 +230,7 @@ def build_spec(
         mod,
         context_budget=settings.narrative_context_budget,
         record_events=settings.narrative_record_events,
+        continuity_guard=settings.narrative_continuity_guard,
     )
     servicer = NarrativeServicer(
         narrator,

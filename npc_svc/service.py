@@ -8,7 +8,9 @@ import math
 import grpc
 
 from dungeonmaster.v1 import npc_pb2, npc_pb2_grpc
+from lore.facts import public_facts
 from mesh.character_proto import live_pb, sheet_pb
+from mesh.context import identity
 from mesh.errors import Unavailable, Violations
 from mesh.health import Readiness
 from mesh.server import ServiceSpec
@@ -118,13 +120,15 @@ class NpcServicer(npc_pb2_grpc.NpcServiceServicer):
     ) -> npc_pb2.GetNpcOptionsResponse:
         world = self.npcs.worlds.get(request.world_id)
         opt = npc_pb2.NpcOption
+        # A player never learns that a DM-only fact (a secret faith, a hidden rank) exists.
+        shown = public_facts if identity().role == "player" else list
         return npc_pb2.GetNpcOptionsResponse(
-            archetypes=[opt(id=a.id, name=a.name) for a in world.archetypes],
-            ranks=[opt(id=r.id, name=r.title) for r in world.ranked()],
-            cultures=[opt(id=c.id, name=c.name) for c in world.cultures],
-            faiths=[opt(id=f.id, name=f.name) for f in world.faiths],
+            archetypes=[opt(id=a.id, name=a.name) for a in shown(world.archetypes)],
+            ranks=[opt(id=r.id, name=r.title) for r in shown(world.ranked())],
+            cultures=[opt(id=c.id, name=c.name) for c in shown(world.cultures)],
+            faiths=[opt(id=f.id, name=f.name) for f in shown(world.faiths)],
             templates=[opt(id=t.id, name=t.name) for t in TEMPLATES.values()],
-            regions=[opt(id=r.id, name=r.name) for r in world.regions],
+            regions=[opt(id=r.id, name=r.name) for r in shown(world.regions)],
         )
 
     async def BuildCharacter(

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# In-process servers and clients in this suite talk plaintext on loopback (the debugging mode); the security
+# tests turn mutual TLS on explicitly (Settings(tls_mode="mutual") or DM_TLS_MODE in a process's environment).
+os.environ["DM_TLS_MODE"] = "off"
 
 from mesh.text.local_vllm import LocalVLLM
 from tests.text.vllm_support import shared_vllm

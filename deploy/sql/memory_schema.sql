@@ -477,3 +477,66 @@ COMMIT;
 
 GO
 
+BEGIN TRANSACTION;
+
+-- Running upgrade 0002 -> 0003
+
+ALTER TABLE campaigns ADD last_sequence BIGINT NOT NULL DEFAULT '0';
+
+GO
+
+ALTER TABLE characters ADD owner NVARCHAR(128) NULL;
+
+GO
+
+CREATE INDEX ix_characters_owner ON characters (owner);
+
+GO
+
+ALTER TABLE events ADD sequence BIGINT NOT NULL DEFAULT '0';
+
+GO
+
+ALTER TABLE events ADD recipients NVARCHAR(2200) NULL;
+
+GO
+
+UPDATE events SET sequence = (SELECT COUNT(*) FROM events AS e2 WHERE e2.campaign_id = events.campaign_id AND e2.id <= events.id);
+
+GO
+
+UPDATE campaigns SET last_sequence = COALESCE((SELECT MAX(e.sequence) FROM events AS e WHERE e.campaign_id = campaigns.id), 0);
+
+GO
+
+CREATE UNIQUE INDEX ix_events_campaign_id_sequence ON events (campaign_id, sequence);
+
+GO
+
+CREATE TABLE turn_tickets (
+    id BIGINT NOT NULL IDENTITY, 
+    campaign_id BIGINT NOT NULL, 
+    turn_id NVARCHAR(128) NOT NULL, 
+    holder NVARCHAR(200) NOT NULL, 
+    granted BIT NOT NULL, 
+    expires_at DATETIME2(7) NOT NULL, 
+    created_at DATETIME2(7) NOT NULL, 
+    CONSTRAINT pk_turn_tickets PRIMARY KEY (id), 
+    CONSTRAINT uq_turn_tickets_campaign_id_turn_id UNIQUE (campaign_id, turn_id), 
+    CONSTRAINT fk_turn_tickets_campaign_id_campaigns FOREIGN KEY(campaign_id) REFERENCES campaigns (id)
+);
+
+GO
+
+CREATE INDEX ix_turn_tickets_campaign_id ON turn_tickets (campaign_id);
+
+GO
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+
+GO
+
+COMMIT;
+
+GO
+

@@ -51,6 +51,11 @@ class GameMasterServiceStub:
                 request_serializer=dungeonmaster_dot_v1_dot_gateway__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=dungeonmaster_dot_v1_dot_gateway__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.WatchCampaign = channel.unary_stream(
+                '/dungeonmaster.v1.GameMasterService/WatchCampaign',
+                request_serializer=dungeonmaster_dot_v1_dot_gateway__pb2.WatchCampaignRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_gateway__pb2.WatchCampaignResponse.FromString,
+                _registered_method=True)
 
 
 class GameMasterServiceServicer:
@@ -80,6 +85,15 @@ class GameMasterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchCampaign(self, request, context):
+        """Follows a campaign live: the log's events after after_event_id, then every event and live update (narration
+        chunks of any player's turn, whose turn it is, images ready) as it happens, filtered for the caller.
+        Reconnecting with the last event_id seen gives exactly the missed events, then live ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GameMasterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +111,11 @@ def add_GameMasterServiceServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=dungeonmaster_dot_v1_dot_gateway__pb2.GetStatusRequest.FromString,
                     response_serializer=dungeonmaster_dot_v1_dot_gateway__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'WatchCampaign': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCampaign,
+                    request_deserializer=dungeonmaster_dot_v1_dot_gateway__pb2.WatchCampaignRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_gateway__pb2.WatchCampaignResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +201,33 @@ class GameMasterService:
             '/dungeonmaster.v1.GameMasterService/GetStatus',
             dungeonmaster_dot_v1_dot_gateway__pb2.GetStatusRequest.SerializeToString,
             dungeonmaster_dot_v1_dot_gateway__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dungeonmaster.v1.GameMasterService/WatchCampaign',
+            dungeonmaster_dot_v1_dot_gateway__pb2.WatchCampaignRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_gateway__pb2.WatchCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -195,6 +195,21 @@ class MemoryServiceStub:
                 request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.RetrieveContextRequest.SerializeToString,
                 response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.RetrieveContextResponse.FromString,
                 _registered_method=True)
+        self.PinFact = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/PinFact',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.PinFactRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.PinFactResponse.FromString,
+                _registered_method=True)
+        self.ListPinnedFacts = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/ListPinnedFacts',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsResponse.FromString,
+                _registered_method=True)
+        self.UnpinFact = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/UnpinFact',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactResponse.FromString,
+                _registered_method=True)
         self.Reindex = channel.unary_unary(
                 '/dungeonmaster.v1.MemoryService/Reindex',
                 request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.ReindexRequest.SerializeToString,
@@ -204,6 +219,26 @@ class MemoryServiceStub:
                 '/dungeonmaster.v1.MemoryService/GetIndexStatus',
                 request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusRequest.SerializeToString,
                 response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusResponse.FromString,
+                _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/dungeonmaster.v1.MemoryService/WatchEvents',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsResponse.FromString,
+                _registered_method=True)
+        self.PublishLive = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/PublishLive',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveResponse.FromString,
+                _registered_method=True)
+        self.AcquireTurn = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/AcquireTurn',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnResponse.FromString,
+                _registered_method=True)
+        self.ReleaseTurn = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/ReleaseTurn',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnResponse.FromString,
                 _registered_method=True)
 
 
@@ -436,6 +471,28 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PinFact(self, request, context):
+        """Pins a campaign fact (new text, or an existing event marked important): it is in every retrieved context of
+        the campaign from then on, ahead of everything else, however long the log grows. DM only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPinnedFacts(self, request, context):
+        """The campaign's pinned facts still in force, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnpinFact(self, request, context):
+        """Withdraws a pinned fact (recorded as an event, so the log keeps it). DM only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Reindex(self, request, context):
         """Rebuilds the vector index of a world or campaign from SQL.
         """
@@ -445,6 +502,37 @@ class MemoryServiceServicer:
 
     def GetIndexStatus(self, request, context):
         """Reports the state of the vector index (outbox backlog, vector store reachability).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchEvents(self, request, context):
+        """Streams a campaign's log in sequence order from after_sequence: the stored events first, then each event as
+        it commits and each live update as it is published, filtered for the caller (audience and whispers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishLive(self, request, context):
+        """Relays a live update (a narration chunk, whose turn it is, an image made) to the campaign's watchers; nothing
+        is stored, so a watcher that was away gets the turn's recorded events instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcquireTurn(self, request, context):
+        """Takes the campaign's turn lease, first come first served: waits behind earlier callers within the call's
+        deadline. Idempotent under the turn id. Several gateways share one order because it is kept here.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseTurn(self, request, context):
+        """Gives a turn lease back (or leaves the queue); idempotent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -613,6 +701,21 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.RetrieveContextRequest.FromString,
                     response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.RetrieveContextResponse.SerializeToString,
             ),
+            'PinFact': grpc.unary_unary_rpc_method_handler(
+                    servicer.PinFact,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.PinFactRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.PinFactResponse.SerializeToString,
+            ),
+            'ListPinnedFacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPinnedFacts,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsResponse.SerializeToString,
+            ),
+            'UnpinFact': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnpinFact,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactResponse.SerializeToString,
+            ),
             'Reindex': grpc.unary_unary_rpc_method_handler(
                     servicer.Reindex,
                     request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.ReindexRequest.FromString,
@@ -622,6 +725,26 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.GetIndexStatus,
                     request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusRequest.FromString,
                     response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsResponse.SerializeToString,
+            ),
+            'PublishLive': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishLive,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveResponse.SerializeToString,
+            ),
+            'AcquireTurn': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcquireTurn,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnResponse.SerializeToString,
+            ),
+            'ReleaseTurn': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseTurn,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1500,6 +1623,87 @@ class MemoryService:
             _registered_method=True)
 
     @staticmethod
+    def PinFact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/PinFact',
+            dungeonmaster_dot_v1_dot_memory__pb2.PinFactRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.PinFactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPinnedFacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/ListPinnedFacts',
+            dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnpinFact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/UnpinFact',
+            dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def Reindex(request,
             target,
             options=(),
@@ -1543,6 +1747,114 @@ class MemoryService:
             '/dungeonmaster.v1.MemoryService/GetIndexStatus',
             dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusRequest.SerializeToString,
             dungeonmaster_dot_v1_dot_memory__pb2.GetIndexStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/WatchEvents',
+            dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.WatchEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishLive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/PublishLive',
+            dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.PublishLiveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcquireTurn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/AcquireTurn',
+            dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.AcquireTurnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseTurn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/ReleaseTurn',
+            dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.ReleaseTurnResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,8 +2,9 @@
 
 Used when no model server is configured, so the whole mesh runs on a fresh machine. Deterministic under the
 seed (one ``random.Random`` per request, seeded from the request's seed and task), and honest: every result is
-marked ``procedural`` with backend "procedural" and zero tokens. It quotes the retrieved facts verbatim rather
-than inventing any, which keeps it consistent with the lore by construction.
+marked ``procedural`` with backend "procedural" and zero tokens. Narration is written as a scene by
+``mesh.text.scene``; the retrieved facts it uses are rewritten as plain sentences, never invented, which keeps it
+consistent with the lore by construction.
 """
 
 from __future__ import annotations
@@ -22,13 +23,32 @@ from typing import Any
 import yaml
 
 from mesh.text.model import Check, Fallback, TextModel, use_fallback
+from mesh.text.scene import write_scene
 from mesh.text.schema import validate_json
 from mesh.text.templates import PromptLibrary
 from mesh.text.types import Chunk, ContextItem, GenParams, JsonResult, Prompt, Provenance
 
 TABLES_DIR = Path(__file__).with_name("tables")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_MARKUP = re.compile(r"^\s*(#+|[-*>]|\d+\.)\s*", re.MULTILINE)
+_MARKUP = re.compile(r"^\s*(#+|[-*>]|\d+\.)\s+", re.MULTILINE)
+#: A run-in heading such as "**The Old Words.** Wizardry is..." (the label, not a sentence of the lore).
+_RUN_IN = re.compile(r"^\s*[*_]{1,3}[^*_\n]{1,80}?[.:][*_]{1,3}\s+(?=\S)")
+_EMPHASIS = re.compile(r"[*`]+|(?<!\w)_{1,3}|_{1,3}(?!\w)")
+_HEADING = re.compile(r"^\s*#+\s.*$", re.MULTILINE)
+#: Markdown table rows (data, not prose): never quoted.
+_TABLE_ROW = re.compile(r"^\s*\|.*$", re.MULTILINE)
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+#: First-person words a player writes -> the second person the narration speaks in.
+_YOU = {
+    "i": "you",
+    "i'm": "you're",
+    "me": "you",
+    "my": "your",
+    "mine": "yours",
+    "myself": "yourself",
+    "am": "are",
+}
+_YOU_WORD = re.compile(r"\b(I'm|I|me|my|mine|myself|am)\b", re.IGNORECASE)
 _WORD = re.compile(r"\S+\s*")
 #: Words per streamed chunk: small enough to look like a stream, large enough to keep overhead low.
 WORDS_PER_CHUNK = 4
@@ -45,7 +65,10 @@ def load_tables(name: str) -> dict[str, Any]:
 
 def first_sentence(text: str, limit: int = 240) -> str:
     """The first sentence of a lore text, markdown markers removed, at most ``limit`` chars."""
-    clean = _MARKUP.sub("", text).replace("\n", " ").strip()
+    text = _TABLE_ROW.sub("", text)
+    body = _HEADING.sub("", text) if _HEADING.sub("", text).strip() else text  # a heading is a label
+    clean = _LINK.sub(r"\1", _MARKUP.sub("", body)).replace("\n", " ").strip()
+    clean = _EMPHASIS.sub("", _RUN_IN.sub("", clean)).strip()
     sentence = _SENTENCE.split(clean, maxsplit=1)[0].strip() if clean else ""
     if len(sentence) > limit:
         sentence = sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
@@ -54,42 +77,12 @@ def first_sentence(text: str, limit: int = 240) -> str:
     return sentence
 
 
-def _pick(rng: random.Random, table: dict[str, Any], name: str, tone: str = "") -> str:
-    entry = table[name]
-    if isinstance(entry, dict):
-        entry = entry.get(tone) or entry["default"]
-    return str(rng.choice(entry))
-
-
-def _tone(variables: dict[str, Any]) -> str:
-    return str(variables.get("tone", "")).strip().lower()
-
-
-def write_narration(prompt: Prompt, rng: random.Random) -> str:
-    """Narrate an action: opener, senses, the retrieved facts quoted, a consequence and a closer."""
-    t = load_tables("narration")
-    v = prompt.variables
-    tone = _tone(v)
-    actor = str(v.get("actor") or "The party").strip()
-    action = str(v.get("action", "")).strip().rstrip(".!?")
-    opener = _pick(rng, t, "openers", tone).format(actor=actor, action=f'"{action}"')
-    sense = _pick(rng, t, "senses", tone)
-    lines = [f"{opener} Around you, {sense}."]
-    states = [c for c in prompt.context if c.source == "character_state"]
-    facts = [c for c in prompt.context if c.source != "character_state"]
-    fact_lines = []
-    for item in facts[:3]:
-        sentence = first_sentence(item.text)
-        if sentence:
-            lead = str(rng.choice(t["lore_leads"]))
-            fact_lines.append(f"{lead} {sentence}")
-    if fact_lines:
-        lines.append(" ".join(fact_lines))
-    if states:
-        summary = "; ".join(first_sentence(s.text).rstrip(".") for s in states[:3])
-        lines.append(f"{rng.choice(t['state_leads'])} {summary}.")
-    lines.append(f"{rng.choice(t['consequences'])} {_pick(rng, t, 'closers', tone)}")
-    return "\n\n".join(lines)
+def second_person(action: str) -> str:
+    """A first-person action ("I search my pack") in the narration's second person ("you search your pack");
+    "" when the action is not written in the first person."""
+    if not re.match(r"\s*I(?:'m)?\b", action):
+        return ""
+    return _YOU_WORD.sub(lambda m: _YOU.get(m.group(0).lower(), m.group(0)), action.strip())
 
 
 def write_summary(prompt: Prompt, rng: random.Random) -> str:
@@ -189,7 +182,7 @@ def fill_schema(schema: dict[str, Any], rng: random.Random, words: list[str]) ->
 
 
 TEXT_WRITERS: dict[str, Callable[[Prompt, random.Random], str]] = {
-    "narrate": write_narration,
+    "narrate": write_scene,
     "summarize": write_summary,
 }
 JSON_WRITERS: dict[str, Callable[[Prompt, random.Random], dict[str, Any]]] = {

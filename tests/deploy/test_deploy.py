@@ -85,9 +85,20 @@ def test_probes_use_grpc_health_on_the_real_ports() -> None:
         assert container["command"] == ["python", "-m", PACKAGES[name]]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         assert ports == {"grpc": port, "metrics": DEFAULTS.metrics_port_for(name)}, name
-        ready, live = container["readinessProbe"]["grpc"], container["livenessProbe"]["grpc"]
-        assert ready == {"port": port, "service": f"dungeonmaster.v1.{PROTO_SERVICE[name]}"}, name
-        assert live == {"port": port, "service": "liveness"}, name
+        service = f"dungeonmaster.v1.{PROTO_SERVICE[name]}"
+        if name == "gateway":  # its public port authenticates by API key: kubelet's gRPC probe reaches it
+            ready, live = container["readinessProbe"]["grpc"], container["livenessProbe"]["grpc"]
+            assert ready == {"port": port, "service": service}, name
+            assert live == {"port": port, "service": "liveness"}, name
+        else:  # mutual TLS only: the probe runs the checker, which presents the pod's certificate
+            check = ["python", "-m", "mesh.healthcheck", f"127.0.0.1:{port}"]
+            assert container["readinessProbe"]["exec"]["command"] == [*check, service], name
+            assert container["livenessProbe"]["exec"]["command"] == [*check, "liveness"], name
+            assert container["startupProbe"]["exec"]["command"] == [*check, "liveness"], name
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts["mesh-tls"] == "/etc/dungeonmaster/tls", name
+        volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["mesh-tls"]["secret"]["secretName"] == f"{name}-mesh-tls", name
         grace = dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         assert grace > 20, "pods must outlive the services' own drain period (DM_GRACE_PERIOD_S=20)"
 
@@ -156,7 +167,7 @@ def test_overlays_render_and_validate_against_kubernetes_schemas(overlay: str) -
 
 
 def test_validator_rejects_a_broken_manifest() -> None:
-    dep = _mesh_deployments(_base_docs())["npc"]
+    dep = _mesh_deployments(_base_docs())["gateway"]
     dep["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpc"]["port"] = "fifty"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(dep, "1.33", strict=True)

@@ -89,6 +89,9 @@ class Memory(memory_pb2_grpc.MemoryServiceServicer):
         self.events: dict[str, list[memory_pb2.Event]] = {}
         self.by_request: dict[tuple[str, str], memory_pb2.Event] = {}
         self.moderation: list[memory_pb2.ModerationDecision] = []
+        self.turn_locks: dict[str, asyncio.Lock] = {}
+        self.turn_holders: dict[str, str] = {}
+        self.live: list[memory_pb2.LiveUpdate] = []
 
     async def GetWorld(self, request: Any, context: Any) -> memory_pb2.GetWorldResponse:
         self.log.see("GetWorld", context)
@@ -134,6 +137,26 @@ class Memory(memory_pb2_grpc.MemoryServiceServicer):
         if not dm:
             del character.secrets[:]
         return memory_pb2.GetCharacterResponse(character=character)
+
+    async def AcquireTurn(self, request: Any, context: Any) -> memory_pb2.AcquireTurnResponse:
+        """One holder per campaign, first come first served (asyncio.Lock is FIFO)."""
+        self.log.see("AcquireTurn", context)
+        await self.turn_locks.setdefault(request.campaign_id, asyncio.Lock()).acquire()
+        self.turn_holders[request.campaign_id] = request.turn_id
+        return memory_pb2.AcquireTurnResponse(after_sequence=len(self.events.get(request.campaign_id, [])))
+
+    async def ReleaseTurn(self, request: Any, context: Any) -> memory_pb2.ReleaseTurnResponse:
+        self.log.see("ReleaseTurn", context)
+        if self.turn_holders.get(request.campaign_id) != request.turn_id:
+            return memory_pb2.ReleaseTurnResponse(released=False)
+        del self.turn_holders[request.campaign_id]
+        self.turn_locks[request.campaign_id].release()
+        return memory_pb2.ReleaseTurnResponse(released=True)
+
+    async def PublishLive(self, request: Any, context: Any) -> memory_pb2.PublishLiveResponse:
+        self.log.see("PublishLive", context)
+        self.live.append(request.update)
+        return memory_pb2.PublishLiveResponse(watchers=0)
 
     async def IngestLore(self, request_iterator: Any, context: Any) -> memory_pb2.IngestLoreResponse:
         self.log.see("IngestLore", context)

@@ -17,7 +17,9 @@ import grpc
 
 from dungeonmaster.v1 import memory_pb2, memory_pb2_grpc
 from gateway.keys import hash_key
-from tests.support.procs import ROOT, ServiceProcess, mesh_env, start_service
+from mesh import certs
+from tests.support.procs import ROOT, ServiceProcess, mesh_env, start_service, tls_credentials
+from tests.support.procs import channel as open_channel
 
 WORLD_DIR = ROOT / "worlds" / "ashen-reach"
 ORDER = ("memory", "narrative", "encounter", "npc", "item", "visual", "gateway")
@@ -77,18 +79,29 @@ def ingest_world(channel: grpc.Channel, metadata: tuple[tuple[str, str], ...] = 
     return "ashen-reach"
 
 
-def start_mesh(root: Path, key_specs: Mapping[str, tuple[str, list[str] | None, dict[str, Any]]]) -> RealMesh:
+def start_mesh(
+    root: Path,
+    key_specs: Mapping[str, tuple[str, list[str] | None, dict[str, Any]]],
+    *,
+    mutual_tls: bool = False,
+) -> RealMesh:
     """Start the mesh under ``root``. ``key_specs``: key id -> (role, campaigns or None for the two, extra).
 
     Campaign lists may name "A" and "B" for the two campaigns created here; None means every campaign.
+    ``mutual_tls`` runs the services as deployed (certificates from ``mesh.certs``); setup then calls memory
+    with the gateway's certificate.
     """
-    env = mesh_env(root / "data")
+    env = mesh_env(root / "data", {"DM_TLS_MODE": "mutual"} if mutual_tls else None)
+    credentials = None
+    if mutual_tls:
+        certs.ensure(root / "data" / "tls")
+        credentials = tls_credentials(env, "gateway")
     log_dir = root / "logs"
     procs: dict[str, ServiceProcess] = {}
     mesh: RealMesh | None = None
     try:
         procs["memory"] = start_service("memory", env, log_dir, timeout=180)
-        with grpc.insecure_channel(procs["memory"].address) as channel:
+        with open_channel(procs["memory"].address, credentials) as channel:
             ingest_world(channel)
             memory = memory_pb2_grpc.MemoryServiceStub(channel)
             ids = [

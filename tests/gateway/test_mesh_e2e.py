@@ -247,7 +247,9 @@ def test_keys_campaigns_and_secrets_against_real_memory(mesh: RealMesh) -> None:
     with grpc.insecure_channel(mesh.procs["memory"].address) as direct:
         seen = (
             memory_pb2_grpc.MemoryServiceStub(direct)
-            .GetCharacter(as_dm, metadata=(("x-dm-role", "player"),), timeout=30)
+            .GetCharacter(
+                as_dm, metadata=(("x-dm-role", "player"), ("x-dm-campaigns", mesh.campaign_a)), timeout=30
+            )
             .character
         )
         assert not seen.secrets

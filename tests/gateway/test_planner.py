@@ -21,6 +21,9 @@ PLAN = {
     "theme": "",
     "npc_archetype": "sage",
     "reasons": ["the player asks the fire for company: a storyteller joins"],
+    "check_kind": "",
+    "check_what": "",
+    "check_difficulty": "",
 }
 
 

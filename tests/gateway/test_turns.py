@@ -9,10 +9,20 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from dungeonmaster.v1 import common_pb2, encounter_pb2, gateway_pb2, gateway_pb2_grpc
+from dungeonmaster.v1 import (
+    common_pb2,
+    encounter_pb2,
+    gateway_pb2,
+    gateway_pb2_grpc,
+    narrative_pb2,
+    narrative_pb2_grpc,
+)
 from gateway.planner import plan_by_rules, terrain_of
+from gateway.service import build_spec as build_gateway
 from gateway.turn import derive_seed
-from tests.gateway.conftest import Rig, auth, eventually
+from mesh.server import start_server
+from narrative_svc.service import build_spec as build_narrative
+from tests.gateway.conftest import Rig, auth, base_settings, eventually, key_settings
 from tests.gateway.fakes import SECRET
 
 PARTY = common_pb2.Party(members=[common_pb2.PartyMember(name=n, level=3) for n in ("Ash", "Bree", "Cor")])
@@ -187,6 +197,42 @@ async def test_blocked_input_is_refused_before_anything_is_recorded(rig: Rig) ->
     )
     await play(rig, turn("I light a lantern", turn_id="mod-2"))
     assert memory.moderation[-1].allowed
+
+
+async def test_one_input_screening_per_turn(rig: Rig) -> None:
+    """The real narrative service behind the gateway: the turn's input is screened and logged once, by the gateway."""
+    memory = rig.fakes.servicers["memory"]
+    addrs = {f"{name}_addr": addr for name, addr in rig.fakes.addresses().items()}
+    narrative_settings = base_settings(**addrs, vllm_urls=[], moderation_backend="rules")
+    async with start_server(build_narrative(narrative_settings), narrative_settings, port=0) as narrative:
+        addrs["narrative_addr"] = narrative.address
+        settings = base_settings(gateway_api_keys=key_settings(), **addrs)
+        async with start_server(build_gateway(settings), settings, port=0) as gateway:
+            async with grpc.aio.insecure_channel(gateway.address) as channel:
+                before = len(memory.moderation)
+                stub = gateway_pb2_grpc.GameMasterServiceStub(channel)
+                request = turn("I light a lantern and look around", turn_id="once-1")
+                replies = [r async for r in stub.PlayTurn(request, metadata=auth("dm-all"), timeout=10)]
+                assert replies[-1].WhichOneof("event") == "done"
+                assert "".join(r.narration.text for r in replies if r.WhichOneof("event") == "narration")
+                await eventually(lambda: len(memory.moderation) > before)
+                await asyncio.sleep(0.1)  # a second (duplicate) input decision would have arrived by now
+                logged = [d for d in memory.moderation[before:] if d.direction == "input"]
+                assert [(d.campaign_id, d.allowed) for d in logged] == [("camp-a", True)]
+                # A client may not claim its own input was screened.
+                direct = narrative_pb2_grpc.NarrativeServiceStub(channel)
+                claim = narrative_pb2.NarrateRequest(action="I wave", input_screened=True)
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    [r async for r in direct.Narrate(claim, metadata=auth("dm-all"), timeout=5)]
+                assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+                assert "input_screened" in (info.value.details() or "")
+    # Called directly without the flag, narrative_svc screens (and logs) the input itself.
+    async with start_server(build_narrative(narrative_settings), narrative_settings, port=0) as narrative:
+        async with grpc.aio.insecure_channel(narrative.address) as channel:
+            before = len(memory.moderation)
+            stub_n = narrative_pb2_grpc.NarrativeServiceStub(channel)
+            _ = [r async for r in stub_n.Narrate(narrative_pb2.NarrateRequest(action="I wave"), timeout=5)]
+            await eventually(lambda: any(d.direction == "input" for d in memory.moderation[before:]))
 
 
 async def test_bad_turn_fields_are_named(rig: Rig) -> None:

@@ -25,7 +25,8 @@ from tests.memory.conftest import SAMPLE_WORLD, MemoryFactory, eventually
 
 M = memory_pb2
 Stub = memory_pb2_grpc.MemoryServiceStub
-PLAYER_ROLE = (("x-dm-role", "player"),)
+#: A player of every campaign: the audience cap is the point here (campaign scoping: tests/security).
+PLAYER_ROLE = (("x-dm-role", "player"), ("x-dm-campaigns", "*"))
 
 
 @asynccontextmanager

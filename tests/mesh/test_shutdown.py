@@ -56,6 +56,7 @@ async def test_signal_drains_in_flight_call_then_exits_zero(tmp_path: Path, sign
             "DM_LOG_FORMAT": "json",
             "DM_LOG_LEVEL": "INFO",
             "DM_DATA_DIR": str(tmp_path),
+            "DM_TLS_MODE": "off",
         }
     )
     proc = await asyncio.create_subprocess_exec(
@@ -104,7 +105,9 @@ async def test_signal_drains_in_flight_call_then_exits_zero(tmp_path: Path, sign
 
 async def test_failed_startup_exits_non_zero(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
-    env.update({"DM_NPC_PORT": "0", "DM_NPC_METRICS_PORT": "0", "DM_TEST_FAIL_STARTUP": "1"})
+    env.update(
+        {"DM_NPC_PORT": "0", "DM_NPC_METRICS_PORT": "0", "DM_TEST_FAIL_STARTUP": "1", "DM_TLS_MODE": "off"}
+    )
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

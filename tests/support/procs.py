@@ -52,6 +52,8 @@ def mesh_env(data_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str
             "DM_LOG_LEVEL": "WARNING",
             "DM_GRACE_PERIOD_S": "5",
             "DM_HEALTH_POLL_S": "0.2",
+            # Plaintext unless a test asks for mutual TLS through ``extra`` (tests/security does).
+            "DM_TLS_MODE": "off",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
         }
@@ -96,10 +98,34 @@ class ServiceProcess:
         return int(self.proc.returncode)
 
 
-def health_status(address: str, service: str = "", timeout: float = 2.0) -> int | None:
+def tls_credentials(env: Mapping[str, str], name: str = "operator") -> grpc.ChannelCredentials | None:
+    """Client credentials presenting ``name``'s certificate when ``env`` runs mutual TLS, else None."""
+    if env.get("DM_TLS_MODE", "mutual") != "mutual":
+        return None
+    tls_dir = Path(env.get("DM_TLS_DIR") or Path(env["DM_DATA_DIR"]) / "tls")
+    return grpc.ssl_channel_credentials(
+        root_certificates=(tls_dir / "ca.pem").read_bytes(),
+        private_key=(tls_dir / f"{name}.key").read_bytes(),
+        certificate_chain=(tls_dir / f"{name}.pem").read_bytes(),
+    )
+
+
+def channel(address: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    """A blocking channel: TLS with ``credentials``, else plaintext."""
+    if credentials is None:
+        return grpc.insecure_channel(address)
+    return grpc.secure_channel(address, credentials)
+
+
+def health_status(
+    address: str,
+    service: str = "",
+    timeout: float = 2.0,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> int | None:
     """The health status of ``service`` at ``address``, or None when the server does not answer."""
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
+    with channel(address, credentials) as channel_:
+        stub = health_pb2_grpc.HealthStub(channel_)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError:
@@ -107,12 +133,18 @@ def health_status(address: str, service: str = "", timeout: float = 2.0) -> int 
         return int(reply.status)
 
 
-def wait_health(address: str, service: str, want_serving: bool = True, timeout: float = 60.0) -> int:
+def wait_health(
+    address: str,
+    service: str,
+    want_serving: bool = True,
+    timeout: float = 60.0,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> int:
     """Poll health until the server answers (and, if ``want_serving``, says SERVING); bounded by ``timeout``."""
     deadline = time.monotonic() + timeout
     last: int | None = None
     while time.monotonic() < deadline:
-        last = health_status(address, service)
+        last = health_status(address, service, credentials=credentials)
         if last is not None and (not want_serving or last == health_pb2.HealthCheckResponse.SERVING):
             return last
         time.sleep(0.1)
@@ -134,6 +166,8 @@ def start_service(
             [sys.executable, "-m", package], cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT
         )
     sp = ServiceProcess(name, port, proc, log_path, dict(env))
+    # The gateway's public port is not part of the mesh's mutual TLS (clients use API keys).
+    credentials = None if name == "gateway" else tls_credentials(env)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -143,7 +177,13 @@ def start_service(
             if remaining <= 0:
                 raise TimeoutError(f"{name} did not become healthy in {timeout}s:\n{sp.log()[-4000:]}")
             try:
-                wait_health(sp.address, service_name, want_serving, timeout=min(1.0, remaining))
+                wait_health(
+                    sp.address,
+                    service_name,
+                    want_serving,
+                    timeout=min(1.0, remaining),
+                    credentials=credentials,
+                )
                 return sp
             except TimeoutError:
                 continue

@@ -1,0 +1,93 @@
+"""What a player reads from the offline writer: no markdown quoted from the lore, no sentence said twice, and the
+player's first-person action told back in the second person instead of quoted."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mesh.text.procedural import ProceduralBackend, first_sentence, second_person
+from mesh.text.types import ContextItem, GenParams
+
+LORE = (
+    ContextItem(text="| Route | Days |\n|---|---|\n| Cindermoot to Saltmarrow | 4 |", source="lore"),
+    ContextItem(
+        text="The inns: " + ", ".join(f"The Inn of the {n} Bells" for n in range(40)) + ".", source="lore"
+    ),
+    ContextItem(
+        text="**The Old Words.** Wizardry is Orrathi learning, taught in cold towers.", source="lore"
+    ),
+    ContextItem(
+        text="*Greying.** Every great spell leaves a streak of grey in the caster's hair.", source="lore"
+    ),
+    ContextItem(
+        text="## The Brinefen\nThe [drowned bells](bells.md) ring _only_ at low tide.", source="lore"
+    ),
+    ContextItem(
+        text="## The Brinefen\nThe [drowned bells](bells.md) ring _only_ at low tide.", source="pinned"
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "sentence"),
+    [
+        ("**The Old Words.** Wizardry is Orrathi learning. More.", "Wizardry is Orrathi learning."),
+        ("*Greying.** Every spell leaves grey.", "Every spell leaves grey."),
+        ("# Title\nSee [the bells](x.md) ring `loud` and _soft_.", "See the bells ring loud and soft."),
+        ("- a list item about snake_case names.", "a list item about snake_case names."),
+        ("## Only a heading", "Only a heading."),
+        ("| Route | Days |\n|---|---|\n| A to B | 4 |", ""),
+        (
+            "## Roads\n| Route | Days |\n|---|---|\nThe salt road is the oldest.",
+            "The salt road is the oldest.",
+        ),
+    ],
+)
+def test_first_sentence_drops_markdown(text: str, sentence: str) -> None:
+    assert first_sentence(text) == sentence
+
+
+def test_first_person_becomes_second_person() -> None:
+    assert (
+        second_person("I search my pack, and I'm sure of me")
+        == "you search your pack, and you're sure of you"
+    )
+    assert second_person("Ash searches the body") == ""
+    assert second_person("Inspect the door") == ""
+
+
+@pytest.mark.parametrize("seed", range(1, 31))
+async def test_the_narration_reads_cleanly(seed: int) -> None:
+    backend = ProceduralBackend()
+    prompt = backend.prompts.prompt(
+        "narrate",
+        {"action": "I search the body for clues.", "actor": "Ash", "tone": "", "audience": "player"},
+        LORE,
+    )
+    text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
+    assert not re.search(r"[*#`_\[\]|…]", text), text
+    assert "you search the body for clues" in text.lower() and '"' not in text, text
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+    assert len(sentences) == len(set(sentences)), text
+    assert text.lower().count("the drowned bells ring only at low tide.") == 1, text  # given twice, told once
+
+
+async def test_the_campaign_log_is_not_read_back_and_pinned_truths_are_not_recited() -> None:
+    backend = ProceduralBackend()
+    context = (
+        *(ContextItem(text=f"World rule number {n} holds everywhere.", source="pinned") for n in range(4)),
+        ContextItem(text="The ferry crosses the Brinefen at dawn.", source="lore"),
+        ContextItem(text="I climb the sheer cliff to the bell tower.", source="campaign"),
+        ContextItem(text="Without hesitation, you walk to the inn.", source="recent_event"),
+    )
+    for seed in range(1, 21):
+        prompt = backend.prompts.prompt(
+            "narrate", {"action": "I wait", "actor": "Ash", "tone": "", "audience": "player"}, context
+        )
+        text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
+        assert "the ferry crosses the brinefen at dawn." in text.lower()  # what was retrieved for the action
+        assert "bell tower" not in text and "walk to the inn" not in text, text
+        # The pinned overview is not recited at an action that does not ask about it.
+        assert not re.findall(r"World rule number \d", text), text
