@@ -113,9 +113,10 @@ def _demo(settings: Settings) -> None:
     """Create the sample world and the demo campaign if missing, and say how to play it (a failure is reported)."""
     print("\npreparing the demo campaign (the first start ingests the sample world)…", flush=True)
     try:
+        # Setting up the demo is administration of the mesh: it presents the gateway's certificate (mutual TLS).
         with (
-            grpc.insecure_channel(settings.addr_for("memory")) as memory,
-            grpc.insecure_channel(settings.addr_for("npc")) as npc,
+            tls.sync_channel(settings.addr_for("memory"), settings, name="gateway") as memory,
+            tls.sync_channel(settings.addr_for("npc"), settings, name="gateway") as npc,
         ):
             demo = ensure_demo(memory, npc, Path(settings.worlds_dir) / settings.default_world)
     except (grpc.RpcError, OSError, ValueError) as exc:
