@@ -126,6 +126,10 @@ POLICIES: dict[str, Policy] = {
     "EncounterService/ListMonsters": Policy(audience_field="audience"),
     "EncounterService/RollDice": READ,
     "EncounterService/ResolveCheck": _camp("required", owner="character", owner_field="character_id"),
+    "EncounterService/StartCombat": _camp("required"),
+    "EncounterService/TakeAction": _camp("required"),
+    "EncounterService/GetCombat": _camp("required"),
+    "EncounterService/EndCombat": _camp("required", STAFF),
     # npc
     "NpcService/GenerateNpc": _camp("optional", STAFF),
     "NpcService/BuildCreature": STAFF_ONLY,

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from dungeonmaster.v1 import common_pb2, memory_pb2
 from gateway.keys import Principal
+from gateway.live_local import LocalHub
 from gateway.turn import Built, Narration, TurnEvent
 from mesh.errors import DomainError, NotFound, PermissionDenied
 
@@ -31,6 +32,8 @@ log = logging.getLogger("gateway.table")
 #: Lease bounds: a crashed gateway blocks its campaign's table at most this long.
 MIN_LEASE_MS = 5_000
 MAX_LEASE_MS = 600_000
+#: Kinds this replica's own watchers get directly (starts and ends keep the cross-replica order via memory).
+FAST_KINDS = (memory_pb2.LIVE_KIND_NARRATION, memory_pb2.LIVE_KIND_IMAGE)
 #: Live updates queued per turn before the relay drops narration chunks (watchers still get the recorded turn).
 RELAY_QUEUE = 1024
 
@@ -96,10 +99,19 @@ def acted_characters(req: Any) -> list[str]:
 class LiveRelay:
     """Publishes a turn's live updates in order, off the player's stream (a slow relay never delays it)."""
 
-    def __init__(self, services: TableServices, campaign_id: str, base: memory_pb2.LiveUpdate) -> None:
+    def __init__(
+        self,
+        services: TableServices,
+        campaign_id: str,
+        base: memory_pb2.LiveUpdate,
+        local: LocalHub | None = None,
+    ) -> None:
         self.services = services
         self.campaign_id = campaign_id
         self.base = base
+        self.local = local
+        if local is not None:
+            self.base.origin = local.origin
         self._queue: asyncio.Queue[memory_pb2.LiveUpdate | None] = asyncio.Queue(RELAY_QUEUE)
         self._task = asyncio.ensure_future(self._run())
         self.dropped = 0
@@ -110,6 +122,8 @@ class LiveRelay:
         update.kind = kind
         for name, value in fields.items():
             setattr(update, name, value)
+        if self.local is not None and kind in FAST_KINDS:
+            self.local.publish(self.campaign_id, update)  # this replica's watchers get it now
         try:
             self._queue.put_nowait(update)
         except asyncio.QueueFull:
@@ -145,9 +159,12 @@ class LiveRelay:
 class Table:
     """Seats and turn order for the gateway's composite turn."""
 
-    def __init__(self, services: TableServices, order_check: OrderCheck | None = None) -> None:
+    def __init__(
+        self, services: TableServices, order_check: OrderCheck | None = None, local: LocalHub | None = None
+    ) -> None:
         self.services = services
         self.order_check = order_check
+        self.local = local or LocalHub()
 
     async def check_seat(self, principal: Principal, req: Any) -> None:
         """PermissionDenied when a player key acts for a character another seat controls.
@@ -194,11 +211,14 @@ class Table:
                 audience=who.level,
                 recipients=who.recipients,
             ),
+            self.local,
         )
+        self.local.begin(req.campaign_id, req.turn_id)
         relay.send(memory_pb2.LIVE_KIND_TURN_STARTED)
         try:
             yield relay
         finally:
+            self.local.end(req.campaign_id, req.turn_id)
             relay.send(memory_pb2.LIVE_KIND_TURN_ENDED)
             await asyncio.shield(self._finish(relay, req))
 

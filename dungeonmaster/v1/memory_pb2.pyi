@@ -49,6 +49,8 @@ class _EventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventKind.V
     """A free note."""
     EVENT_KIND_CHECK: _EventKind.ValueType  # 9
     """An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
+    EVENT_KIND_COMBAT: _EventKind.ValueType  # 10
+    """One resolved step of a fight (its events and rolls); request id "combat:<combat id>:<step>"."""
     EVENT_KIND_PINNED_FACT: _EventKind.ValueType  # 11
     """A campaign fact a DM pinned (PinFact): always in the retrieved context, never dropped for the budget. An
     event of this kind whose metadata_json has "unpins" withdraws the pinned fact with that id (UnpinFact).
@@ -77,6 +79,8 @@ EVENT_KIND_NOTE: EventKind.ValueType  # 8
 """A free note."""
 EVENT_KIND_CHECK: EventKind.ValueType  # 9
 """An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
+EVENT_KIND_COMBAT: EventKind.ValueType  # 10
+"""One resolved step of a fight (its events and rolls); request id "combat:<combat id>:<step>"."""
 EVENT_KIND_PINNED_FACT: EventKind.ValueType  # 11
 """A campaign fact a DM pinned (PinFact): always in the retrieved context, never dropped for the budget. An
 event of this kind whose metadata_json has "unpins" withdraws the pinned fact with that id (UnpinFact).
@@ -3061,6 +3065,7 @@ class LiveUpdate(_message.Message):
     AUDIENCE_FIELD_NUMBER: _builtins.int
     RECIPIENTS_FIELD_NUMBER: _builtins.int
     REF_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
     kind: Global___LiveKind.ValueType
     """Kind."""
     turn_id: _builtins.str
@@ -3077,6 +3082,8 @@ class LiveUpdate(_message.Message):
     """Who may see it."""
     ref: _builtins.str
     """A reference, e.g. the image's SHA-256."""
+    origin: _builtins.str
+    """The gateway replica that relayed it; that replica hands its own turns' chunks to its watchers directly."""
     @_builtins.property
     def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """A whisper: key ids of the players who may see it (besides the DM role); empty means its whole audience."""
@@ -3093,10 +3100,11 @@ class LiveUpdate(_message.Message):
         audience: _common_pb2.Audience.ValueType = ...,
         recipients: _abc.Iterable[_builtins.str] | None = ...,
         ref: _builtins.str = ...,
+        origin: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "after_sequence", b"after_sequence", "audience", b"audience", "index", b"index", "kind", b"kind", "recipients", b"recipients", "ref", b"ref", "text", b"text", "turn_id", b"turn_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "after_sequence", b"after_sequence", "audience", b"audience", "index", b"index", "kind", b"kind", "origin", b"origin", "recipients", b"recipients", "ref", b"ref", "text", b"text", "turn_id", b"turn_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

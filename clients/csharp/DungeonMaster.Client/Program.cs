@@ -64,6 +64,7 @@ app.MapPost("/campaigns/{campaignId}/turns", async (
                 PlayTurnResponse.EventOneofCase.StateChange => "state_change",
                 PlayTurnResponse.EventOneofCase.Warning => "warning",
                 PlayTurnResponse.EventOneofCase.Context => "context",
+                PlayTurnResponse.EventOneofCase.Check => "check",
                 PlayTurnResponse.EventOneofCase.Done => "done",
                 _ => "other",
             };
