@@ -85,9 +85,6 @@ POLICY: dict[str, Expect] = {
     "MemoryService/LogModeration": ADMIN_ONLY,
     "MemoryService/ListModerationDecisions": ITS_STAFF,
     "MemoryService/RetrieveContext": ITS_CAMPAIGN,
-    "MemoryService/PinFact": ITS_STAFF,
-    "MemoryService/ListPinnedFacts": ITS_CAMPAIGN,
-    "MemoryService/UnpinFact": ITS_STAFF,
     "MemoryService/Reindex": ADMIN_ONLY,
     "MemoryService/GetIndexStatus": STAFF,
     # memory: pinned facts, the shared table (live updates, turn queue)
