@@ -106,6 +106,10 @@ POLICY: dict[str, Expect] = {
     "EncounterService/ListMonsters": EVERYONE,
     "EncounterService/RollDice": EVERYONE,
     "EncounterService/ResolveCheck": ITS_CAMPAIGN,
+    "EncounterService/StartCombat": ITS_CAMPAIGN,
+    "EncounterService/TakeAction": ITS_CAMPAIGN,
+    "EncounterService/GetCombat": ITS_CAMPAIGN,
+    "EncounterService/EndCombat": ITS_STAFF,
     # npc
     "NpcService/GenerateNpc": ITS_STAFF,
     "NpcService/BuildCreature": STAFF,
