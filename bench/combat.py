@@ -134,10 +134,11 @@ async def _grpc(args: argparse.Namespace, workdir: Path) -> list[str]:
         VectorStore(str(workdir / "milvus.db"), embedder.dim),
     )
     memory.migrate()
-    msettings = Settings(memory_metrics_port=0, health_poll_s=0.05, grace_period_s=1.0)
+    msettings = Settings(memory_metrics_port=0, health_poll_s=0.05, grace_period_s=1.0, tls_mode="off")
     async with start_server(memory_spec(msettings, memory=memory), msettings, port=0) as msrv:
         esettings = Settings(
             encounter_metrics_port=0,
+            tls_mode="off",
             health_poll_s=0.05,
             grace_period_s=1.0,
             vllm_urls=[],

@@ -112,7 +112,7 @@ class LiveRelay:
         self.local = local
         if local is not None:
             self.base.origin = local.origin
-        self._queue: asyncio.Queue[memory_pb2.LiveUpdate | None] = asyncio.Queue(RELAY_QUEUE)
+        self._queue: asyncio.Queue[memory_pb2.LiveUpdate | None] = asyncio.Queue()
         self._task = asyncio.ensure_future(self._run())
         self.dropped = 0
 
@@ -124,10 +124,10 @@ class LiveRelay:
             setattr(update, name, value)
         if self.local is not None and kind in FAST_KINDS:
             self.local.publish(self.campaign_id, update)  # this replica's watchers get it now
-        try:
-            self._queue.put_nowait(update)
-        except asyncio.QueueFull:
-            self.dropped += 1
+        if kind in FAST_KINDS and self._queue.qsize() >= RELAY_QUEUE:
+            self.dropped += 1  # memory is behind: drop a chunk, never a turn's start or end
+            return
+        self._queue.put_nowait(update)
 
     def observe(self, event: TurnEvent) -> None:
         """Relay what watchers see live of a turn event (the rest reaches them as recorded events)."""
@@ -148,10 +148,7 @@ class LiveRelay:
 
     async def close(self) -> None:
         """Send what is queued, then stop."""
-        try:
-            self._queue.put_nowait(None)
-        except asyncio.QueueFull:
-            self._task.cancel()
+        self._queue.put_nowait(None)
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from dungeonmaster.v1 import common_pb2, memory_pb2
-from memory_svc import campaign_log, seats, turn_queue
+from memory_svc import authz, campaign_log, seats, turn_queue
 from memory_svc.columns import utcnow
 from memory_svc.db import Database
 from memory_svc.kinds import Audience
@@ -46,10 +46,15 @@ class TableRpcs:
     _campaign_ids: dict[str, int]
 
     async def _campaign(self, ref: str) -> int:
-        """A campaign's numeric id, cached (ids never change): a narration chunk costs no SQL round trip."""
+        """A campaign's numeric id, cached (ids never change): a narration chunk costs no SQL round trip.
+
+        The caller's access is checked on every call, cached or not.
+        """
         cache: dict[str, int] = self.__dict__.setdefault("_campaign_ids", {})
         found = cache.get(ref)
-        if found is None:
+        if found is not None:
+            authz.check(found, "campaign", ref)
+        else:
             found = await asyncio.to_thread(turn_queue.campaign_id, self.db, ref)
             if len(cache) >= 100_000:
                 cache.clear()

@@ -145,4 +145,20 @@ def ensure_demo(gateway: grpc.Channel, world_folder: Path, metadata: Metadata = 
         )
         demo.characters[name] = reply.character_id
         demo.created.append(f"{name} ({character_class} {DEMO_LEVEL})")
+    warm_up(memory, demo.campaign_id, metadata)
     return demo
+
+
+def warm_up(memory: memory_pb2_grpc.MemoryServiceStub, campaign_id: str, metadata: Metadata = ()) -> None:
+    """One retrieval, so the embedding model is loaded before the first player waits on it (best effort)."""
+    try:
+        memory.RetrieveContext(
+            memory_pb2.RetrieveContextRequest(
+                campaign_id=campaign_id, query=DEMO_DESCRIPTION, token_budget=256
+            ),
+            metadata=metadata,
+            timeout=INGEST_TIMEOUT_S,
+        )
+    except grpc.RpcError as exc:
+        if exc.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+            raise

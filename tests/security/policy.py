@@ -87,6 +87,14 @@ POLICY: dict[str, Expect] = {
     "MemoryService/RetrieveContext": ITS_CAMPAIGN,
     "MemoryService/Reindex": ADMIN_ONLY,
     "MemoryService/GetIndexStatus": STAFF,
+    # memory: pinned facts, the shared table (live updates, turn queue)
+    "MemoryService/PinFact": ITS_STAFF,
+    "MemoryService/ListPinnedFacts": ITS_CAMPAIGN,
+    "MemoryService/UnpinFact": ITS_STAFF,
+    "MemoryService/WatchEvents": ITS_CAMPAIGN,
+    "MemoryService/PublishLive": ITS_STAFF,
+    "MemoryService/AcquireTurn": ITS_STAFF,
+    "MemoryService/ReleaseTurn": ITS_STAFF,
     # narrative
     "NarrativeService/Narrate": ITS_CAMPAIGN,
     "NarrativeService/PlotTwist": ITS_STAFF,
@@ -98,6 +106,10 @@ POLICY: dict[str, Expect] = {
     "EncounterService/ListMonsters": EVERYONE,
     "EncounterService/RollDice": EVERYONE,
     "EncounterService/ResolveCheck": ITS_CAMPAIGN,
+    "EncounterService/StartCombat": ITS_CAMPAIGN,
+    "EncounterService/TakeAction": ITS_CAMPAIGN,
+    "EncounterService/GetCombat": ITS_CAMPAIGN,
+    "EncounterService/EndCombat": ITS_STAFF,
     # npc
     "NpcService/GenerateNpc": ITS_STAFF,
     "NpcService/BuildCreature": STAFF,
@@ -113,5 +125,6 @@ POLICY: dict[str, Expect] = {
     # the gateway's own
     "GameMasterService/PlayTurn": ITS_CAMPAIGN,
     "GameMasterService/GenerateScene": ITS_STAFF,
+    "GameMasterService/WatchCampaign": ITS_CAMPAIGN,
     "GameMasterService/GetStatus": Expect(OK, OK, OK, OK, public=True),
 }
