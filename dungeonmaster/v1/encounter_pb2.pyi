@@ -1001,3 +1001,570 @@ class ResolveCheckResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResolveCheckResponse: _TypeAlias = ResolveCheckResponse  # noqa: Y015
+
+@_typing.final
+class CombatRoll(_message.Message):
+    """One die roll of a combat step, with what it was against."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    DICE_FIELD_NUMBER: _builtins.int
+    MODIFIER_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    NOTATION_FIELD_NUMBER: _builtins.int
+    ADVANTAGE_FIELD_NUMBER: _builtins.int
+    AGAINST_FIELD_NUMBER: _builtins.int
+    SUCCESS_FIELD_NUMBER: _builtins.int
+    CRITICAL_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """attack, damage, save, check, initiative, death_save, recharge, concentration, heal."""
+    modifier: _builtins.int
+    total: _builtins.int
+    notation: _builtins.str
+    advantage: _builtins.int
+    """1 advantage, -1 disadvantage, 0 neither."""
+    against: _builtins.int
+    """AC or DC; 0 when not applicable."""
+    success: _builtins.bool
+    critical: _builtins.bool
+    @_builtins.property
+    def dice(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Every die rolled (both d20s with advantage or disadvantage)."""
+
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        dice: _abc.Iterable[_builtins.int] | None = ...,
+        modifier: _builtins.int = ...,
+        total: _builtins.int = ...,
+        notation: _builtins.str = ...,
+        advantage: _builtins.int = ...,
+        against: _builtins.int = ...,
+        success: _builtins.bool = ...,
+        critical: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advantage", b"advantage", "against", b"against", "critical", b"critical", "dice", b"dice", "kind", b"kind", "modifier", b"modifier", "notation", b"notation", "success", b"success", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CombatRoll: _TypeAlias = CombatRoll  # noqa: Y015
+
+@_typing.final
+class CombatEvent(_message.Message):
+    """One thing that happened in a fight, in order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    ROLLS_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    step: _builtins.int
+    seq: _builtins.int
+    kind: _builtins.str
+    """initiative, order, turn, action, attack, damage, heal, save, condition, death_save, move, end..."""
+    actor: _builtins.str
+    target: _builtins.str
+    text: _builtins.str
+    amount: _builtins.int
+    """Damage dealt or hit points regained."""
+    @_builtins.property
+    def rolls(self) -> _containers.RepeatedCompositeFieldContainer[Global___CombatRoll]: ...
+    def __init__(
+        self,
+        *,
+        step: _builtins.int = ...,
+        seq: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        target: _builtins.str = ...,
+        text: _builtins.str = ...,
+        rolls: _abc.Iterable[Global___CombatRoll] | None = ...,
+        amount: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "amount", b"amount", "kind", b"kind", "rolls", b"rolls", "seq", b"seq", "step", b"step", "target", b"target", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CombatEvent: _TypeAlias = CombatEvent  # noqa: Y015
+
+@_typing.final
+class Combatant(_message.Message):
+    """A creature in a fight as it stands."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    HIT_POINTS_FIELD_NUMBER: _builtins.int
+    MAX_HIT_POINTS_FIELD_NUMBER: _builtins.int
+    TEMPORARY_HIT_POINTS_FIELD_NUMBER: _builtins.int
+    ARMOR_CLASS_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    INITIATIVE_FIELD_NUMBER: _builtins.int
+    CONDITIONS_FIELD_NUMBER: _builtins.int
+    DEAD_FIELD_NUMBER: _builtins.int
+    FLED_FIELD_NUMBER: _builtins.int
+    STABLE_FIELD_NUMBER: _builtins.int
+    DEATH_SUCCESSES_FIELD_NUMBER: _builtins.int
+    DEATH_FAILURES_FIELD_NUMBER: _builtins.int
+    SLOTS_FIELD_NUMBER: _builtins.int
+    CONCENTRATION_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The character id for characters; "m:<monster>-<n>" for monsters."""
+    name: _builtins.str
+    side: _builtins.str
+    """"party" or "foes"."""
+    kind: _builtins.str
+    """"character" or "monster"."""
+    hit_points: _builtins.int
+    max_hit_points: _builtins.int
+    temporary_hit_points: _builtins.int
+    armor_class: _builtins.int
+    position: _builtins.str
+    """engaged, near or far (the abstract range model)."""
+    initiative: _builtins.int
+    dead: _builtins.bool
+    fled: _builtins.bool
+    stable: _builtins.bool
+    death_successes: _builtins.int
+    death_failures: _builtins.int
+    concentration: _builtins.str
+    source: _builtins.str
+    """The SRD monster index, or the character id."""
+    @_builtins.property
+    def conditions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def slots(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Spell slots left, by spell level 1..9."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        side: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        hit_points: _builtins.int = ...,
+        max_hit_points: _builtins.int = ...,
+        temporary_hit_points: _builtins.int = ...,
+        armor_class: _builtins.int = ...,
+        position: _builtins.str = ...,
+        initiative: _builtins.int = ...,
+        conditions: _abc.Iterable[_builtins.str] | None = ...,
+        dead: _builtins.bool = ...,
+        fled: _builtins.bool = ...,
+        stable: _builtins.bool = ...,
+        death_successes: _builtins.int = ...,
+        death_failures: _builtins.int = ...,
+        slots: _abc.Iterable[_builtins.int] | None = ...,
+        concentration: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["armor_class", b"armor_class", "concentration", b"concentration", "conditions", b"conditions", "dead", b"dead", "death_failures", b"death_failures", "death_successes", b"death_successes", "fled", b"fled", "hit_points", b"hit_points", "id", b"id", "initiative", b"initiative", "kind", b"kind", "max_hit_points", b"max_hit_points", "name", b"name", "position", b"position", "side", b"side", "slots", b"slots", "source", b"source", "stable", b"stable", "temporary_hit_points", b"temporary_hit_points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Combatant: _TypeAlias = Combatant  # noqa: Y015
+
+@_typing.final
+class XpAward(_message.Message):
+    """XP a character earned from a fight."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHARACTER_ID_FIELD_NUMBER: _builtins.int
+    XP_FIELD_NUMBER: _builtins.int
+    character_id: _builtins.str
+    xp: _builtins.int
+    def __init__(
+        self,
+        *,
+        character_id: _builtins.str = ...,
+        xp: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["character_id", b"character_id", "xp", b"xp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___XpAward: _TypeAlias = XpAward  # noqa: Y015
+
+@_typing.final
+class CombatState(_message.Message):
+    """A fight: initiative order, whose turn, everyone's state, and how it ended."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMBAT_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    ROUND_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    COMBATANTS_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    XP_AWARDED_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    combat_id: _builtins.str
+    campaign_id: _builtins.str
+    round: _builtins.int
+    current: _builtins.str
+    """The combatant whose turn it is."""
+    status: _builtins.str
+    """active, victory, flight, defeat or ended."""
+    step: _builtins.int
+    """Steps recorded so far; the next TakeAction is this step."""
+    seed: _builtins.int
+    @_builtins.property
+    def order(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Combatant ids in initiative order."""
+
+    @_builtins.property
+    def combatants(self) -> _containers.RepeatedCompositeFieldContainer[Global___Combatant]: ...
+    @_builtins.property
+    def xp_awarded(self) -> _containers.RepeatedCompositeFieldContainer[Global___XpAward]: ...
+    def __init__(
+        self,
+        *,
+        combat_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        round: _builtins.int = ...,
+        current: _builtins.str = ...,
+        order: _abc.Iterable[_builtins.str] | None = ...,
+        combatants: _abc.Iterable[Global___Combatant] | None = ...,
+        status: _builtins.str = ...,
+        xp_awarded: _abc.Iterable[Global___XpAward] | None = ...,
+        step: _builtins.int = ...,
+        seed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "combat_id", b"combat_id", "combatants", b"combatants", "current", b"current", "order", b"order", "round", b"round", "seed", b"seed", "status", b"status", "step", b"step", "xp_awarded", b"xp_awarded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CombatState: _TypeAlias = CombatState  # noqa: Y015
+
+@_typing.final
+class StartCombatRequest(_message.Message):
+    """Request for StartCombat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    CHARACTER_IDS_FIELD_NUMBER: _builtins.int
+    MONSTERS_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    COMBAT_ID_FIELD_NUMBER: _builtins.int
+    ROLLED_HIT_POINTS_FIELD_NUMBER: _builtins.int
+    SURPRISED_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    session_id: _builtins.str
+    seed: _builtins.int
+    combat_id: _builtins.str
+    """Optional: the client's id for the fight (letters, digits, "-", "_"); starting it again returns it."""
+    rolled_hit_points: _builtins.bool
+    """Roll each monster's hit points instead of taking the average."""
+    @_builtins.property
+    def character_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Stored characters of the campaign (built with NpcService.BuildCharacter)."""
+
+    @_builtins.property
+    def monsters(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """SRD monster indexes, one entry per creature ("goblin", "goblin", "bugbear")."""
+
+    @_builtins.property
+    def surprised(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Combatant ids (character ids, or "m:<monster>-<n>") who are surprised and lose their first turn."""
+
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        character_ids: _abc.Iterable[_builtins.str] | None = ...,
+        monsters: _abc.Iterable[_builtins.str] | None = ...,
+        seed: _builtins.int = ...,
+        combat_id: _builtins.str = ...,
+        rolled_hit_points: _builtins.bool = ...,
+        surprised: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "character_ids", b"character_ids", "combat_id", b"combat_id", "monsters", b"monsters", "rolled_hit_points", b"rolled_hit_points", "seed", b"seed", "session_id", b"session_id", "surprised", b"surprised"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartCombatRequest: _TypeAlias = StartCombatRequest  # noqa: Y015
+
+@_typing.final
+class StartCombatResponse(_message.Message):
+    """Response of StartCombat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMBAT_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def combat(self) -> Global___CombatState: ...
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___CombatEvent]: ...
+    def __init__(
+        self,
+        *,
+        combat: Global___CombatState | None = ...,
+        events: _abc.Iterable[Global___CombatEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["combat", b"combat"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["combat", b"combat", "events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartCombatResponse: _TypeAlias = StartCombatResponse  # noqa: Y015
+
+@_typing.final
+class CombatAction(_message.Message):
+    """What a combatant declares."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    TARGETS_FIELD_NUMBER: _builtins.int
+    WEAPON_FIELD_NUMBER: _builtins.int
+    SPELL_FIELD_NUMBER: _builtins.int
+    SLOT_LEVEL_FIELD_NUMBER: _builtins.int
+    ITEM_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    END_TURN_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """attack, offhand, cast, dash, disengage, dodge, help, hide, use, stabilize, second_wind, action_surge,
+    rage, move, flee, end_turn.
+    """
+    weapon: _builtins.str
+    """A weapon of the character's sheet (index or name)."""
+    spell: _builtins.str
+    """An SRD damage or healing spell (index or name)."""
+    slot_level: _builtins.int
+    """0: the spell's own level."""
+    item: _builtins.str
+    """A potion, e.g. "potion-of-healing"."""
+    position: _builtins.str
+    """For move: engaged, near or far."""
+    end_turn: _builtins.bool
+    """End the turn after this action."""
+    @_builtins.property
+    def targets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        targets: _abc.Iterable[_builtins.str] | None = ...,
+        weapon: _builtins.str = ...,
+        spell: _builtins.str = ...,
+        slot_level: _builtins.int = ...,
+        item: _builtins.str = ...,
+        position: _builtins.str = ...,
+        end_turn: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_turn", b"end_turn", "item", b"item", "kind", b"kind", "position", b"position", "slot_level", b"slot_level", "spell", b"spell", "targets", b"targets", "weapon", b"weapon"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CombatAction: _TypeAlias = CombatAction  # noqa: Y015
+
+@_typing.final
+class TakeActionRequest(_message.Message):
+    """Request for TakeAction."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    COMBAT_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    combat_id: _builtins.str
+    actor: _builtins.str
+    """The combatant acting (a character id)."""
+    step: _builtins.int
+    """Optional: the step this action is meant for (CombatState.step as the client saw it). A retry of a step
+    already recorded returns its events with replayed set instead of acting twice.
+    """
+    @_builtins.property
+    def action(self) -> Global___CombatAction: ...
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        combat_id: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        action: Global___CombatAction | None = ...,
+        step: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_step", b"_step", "action", b"action", "step", b"step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_step", b"_step", "action", b"action", "actor", b"actor", "campaign_id", b"campaign_id", "combat_id", b"combat_id", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__step: _TypeAlias = _typing.Literal["step"]  # noqa: Y015
+    _WhichOneofArgType__step: _TypeAlias = _typing.Literal["_step", b"_step"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__step) -> _WhichOneofReturnType__step | None: ...
+
+Global___TakeActionRequest: _TypeAlias = TakeActionRequest  # noqa: Y015
+
+@_typing.final
+class TakeActionResponse(_message.Message):
+    """Response of TakeAction."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMBAT_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def combat(self) -> Global___CombatState: ...
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___CombatEvent]: ...
+    def __init__(
+        self,
+        *,
+        combat: Global___CombatState | None = ...,
+        events: _abc.Iterable[Global___CombatEvent] | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["combat", b"combat"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["combat", b"combat", "events", b"events", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TakeActionResponse: _TypeAlias = TakeActionResponse  # noqa: Y015
+
+@_typing.final
+class GetCombatRequest(_message.Message):
+    """Request for GetCombat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    COMBAT_ID_FIELD_NUMBER: _builtins.int
+    INCLUDE_EVENTS_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    combat_id: _builtins.str
+    include_events: _builtins.bool
+    """Also return every event of the fight."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        combat_id: _builtins.str = ...,
+        include_events: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "combat_id", b"combat_id", "include_events", b"include_events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCombatRequest: _TypeAlias = GetCombatRequest  # noqa: Y015
+
+@_typing.final
+class GetCombatResponse(_message.Message):
+    """Response of GetCombat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMBAT_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def combat(self) -> Global___CombatState: ...
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___CombatEvent]: ...
+    def __init__(
+        self,
+        *,
+        combat: Global___CombatState | None = ...,
+        events: _abc.Iterable[Global___CombatEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["combat", b"combat"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["combat", b"combat", "events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCombatResponse: _TypeAlias = GetCombatResponse  # noqa: Y015
+
+@_typing.final
+class EndCombatRequest(_message.Message):
+    """Request for EndCombat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    COMBAT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    combat_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        combat_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "combat_id", b"combat_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndCombatRequest: _TypeAlias = EndCombatRequest  # noqa: Y015
+
+@_typing.final
+class EndCombatResponse(_message.Message):
+    """Response of EndCombat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMBAT_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def combat(self) -> Global___CombatState: ...
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___CombatEvent]: ...
+    def __init__(
+        self,
+        *,
+        combat: Global___CombatState | None = ...,
+        events: _abc.Iterable[Global___CombatEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["combat", b"combat"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["combat", b"combat", "events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndCombatResponse: _TypeAlias = EndCombatResponse  # noqa: Y015

@@ -49,6 +49,18 @@ class EncounterServiceStub:
     """Resolves a stored character's ability check, skill check or saving throw by the rules (sheet and live
     conditions from memory) and records the roll as a campaign event, once per check_id.
     """
+    StartCombat: _grpc.UnaryUnaryMultiCallable[_encounter_pb2.StartCombatRequest, _encounter_pb2.StartCombatResponse]
+    """Start a fight: the campaign's characters (by id) against named SRD monsters; initiative is rolled and
+    the monsters play until the first character must act. Every step is recorded in campaign memory.
+    """
+    TakeAction: _grpc.UnaryUnaryMultiCallable[_encounter_pb2.TakeActionRequest, _encounter_pb2.TakeActionResponse]
+    """Resolve the current combatant's declared action (FAILED_PRECONDITION naming whose turn it is when out of
+    turn), then play monsters up to the next character who must act.
+    """
+    GetCombat: _grpc.UnaryUnaryMultiCallable[_encounter_pb2.GetCombatRequest, _encounter_pb2.GetCombatResponse]
+    """The fight as memory's events fold it (after a restart too)."""
+    EndCombat: _grpc.UnaryUnaryMultiCallable[_encounter_pb2.EndCombatRequest, _encounter_pb2.EndCombatResponse]
+    """Stop a fight where it stands (no XP)."""
 
 @_typing.type_check_only
 class EncounterServiceAsyncStub(EncounterServiceStub):
@@ -69,6 +81,18 @@ class EncounterServiceAsyncStub(EncounterServiceStub):
     """Resolves a stored character's ability check, skill check or saving throw by the rules (sheet and live
     conditions from memory) and records the roll as a campaign event, once per check_id.
     """
+    StartCombat: _aio.UnaryUnaryMultiCallable[_encounter_pb2.StartCombatRequest, _encounter_pb2.StartCombatResponse]  # type: ignore[assignment]
+    """Start a fight: the campaign's characters (by id) against named SRD monsters; initiative is rolled and
+    the monsters play until the first character must act. Every step is recorded in campaign memory.
+    """
+    TakeAction: _aio.UnaryUnaryMultiCallable[_encounter_pb2.TakeActionRequest, _encounter_pb2.TakeActionResponse]  # type: ignore[assignment]
+    """Resolve the current combatant's declared action (FAILED_PRECONDITION naming whose turn it is when out of
+    turn), then play monsters up to the next character who must act.
+    """
+    GetCombat: _aio.UnaryUnaryMultiCallable[_encounter_pb2.GetCombatRequest, _encounter_pb2.GetCombatResponse]  # type: ignore[assignment]
+    """The fight as memory's events fold it (after a restart too)."""
+    EndCombat: _aio.UnaryUnaryMultiCallable[_encounter_pb2.EndCombatRequest, _encounter_pb2.EndCombatResponse]  # type: ignore[assignment]
+    """Stop a fight where it stands (no XP)."""
 
 class EncounterServiceServicer(metaclass=_abc_1.ABCMeta):
     """Encounters built and rated by the published 5e rules."""
@@ -122,5 +146,41 @@ class EncounterServiceServicer(metaclass=_abc_1.ABCMeta):
         """Resolves a stored character's ability check, skill check or saving throw by the rules (sheet and live
         conditions from memory) and records the roll as a campaign event, once per check_id.
         """
+
+    @_abc_1.abstractmethod
+    def StartCombat(
+        self,
+        request: _encounter_pb2.StartCombatRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_encounter_pb2.StartCombatResponse, _abc.Awaitable[_encounter_pb2.StartCombatResponse]]:
+        """Start a fight: the campaign's characters (by id) against named SRD monsters; initiative is rolled and
+        the monsters play until the first character must act. Every step is recorded in campaign memory.
+        """
+
+    @_abc_1.abstractmethod
+    def TakeAction(
+        self,
+        request: _encounter_pb2.TakeActionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_encounter_pb2.TakeActionResponse, _abc.Awaitable[_encounter_pb2.TakeActionResponse]]:
+        """Resolve the current combatant's declared action (FAILED_PRECONDITION naming whose turn it is when out of
+        turn), then play monsters up to the next character who must act.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCombat(
+        self,
+        request: _encounter_pb2.GetCombatRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_encounter_pb2.GetCombatResponse, _abc.Awaitable[_encounter_pb2.GetCombatResponse]]:
+        """The fight as memory's events fold it (after a restart too)."""
+
+    @_abc_1.abstractmethod
+    def EndCombat(
+        self,
+        request: _encounter_pb2.EndCombatRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_encounter_pb2.EndCombatResponse, _abc.Awaitable[_encounter_pb2.EndCombatResponse]]:
+        """Stop a fight where it stands (no XP)."""
 
 def add_EncounterServiceServicer_to_server(servicer: EncounterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -49,6 +49,8 @@ class _EventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventKind.V
     """A free note."""
     EVENT_KIND_CHECK: _EventKind.ValueType  # 9
     """An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
+    EVENT_KIND_COMBAT: _EventKind.ValueType  # 10
+    """One resolved step of a fight (its events and rolls); request id "combat:<combat id>:<step>"."""
     EVENT_KIND_PINNED_FACT: _EventKind.ValueType  # 11
     """A campaign fact a DM pinned (PinFact): always in the retrieved context, never dropped for the budget. An
     event of this kind whose metadata_json has "unpins" withdraws the pinned fact with that id (UnpinFact).
@@ -77,6 +79,8 @@ EVENT_KIND_NOTE: EventKind.ValueType  # 8
 """A free note."""
 EVENT_KIND_CHECK: EventKind.ValueType  # 9
 """An ability check, skill check or saving throw (metadata_json holds the whole roll)."""
+EVENT_KIND_COMBAT: EventKind.ValueType  # 10
+"""One resolved step of a fight (its events and rolls); request id "combat:<combat id>:<step>"."""
 EVENT_KIND_PINNED_FACT: EventKind.ValueType  # 11
 """A campaign fact a DM pinned (PinFact): always in the retrieved context, never dropped for the budget. An
 event of this kind whose metadata_json has "unpins" withdraws the pinned fact with that id (UnpinFact).

@@ -154,3 +154,44 @@ def test_cli_builds_a_character_by_flags_or_questions_and_shows_its_sheet(
     asked = run(["character", "new", "--campaign", mesh.campaign_a, "--background-skills", "history,arcana"])
     assert "choose one of:" in asked and "Tamsin — rock gnome wizard 4" in asked, asked
     assert "Spellcasting (Int)" in asked, asked
+
+
+def test_an_encounter_is_sized_for_the_campaigns_stored_party(mesh: RealMesh) -> None:
+    with grpc.insecure_channel(mesh.gateway) as channel:
+        campaign = (
+            memory_pb2_grpc.MemoryServiceStub(channel)
+            .CreateCampaign(
+                memory_pb2.CreateCampaignRequest(world_id="ashen-reach", name="Stored party"),
+                metadata=mesh.auth("dm"),
+                timeout=30,
+            )
+            .campaign.id
+        )
+    for name, cls, level in (("Ash", "fighter", 3), ("Cor", "cleric", 5)):
+        with grpc.insecure_channel(mesh.gateway) as channel:
+            npc_pb2_grpc.NpcServiceStub(channel).BuildCharacter(
+                npc_pb2.BuildCharacterRequest(
+                    campaign_id=campaign,
+                    name=name,
+                    character_class=cls,
+                    level=level,
+                    pregenerated=True,
+                    save=True,
+                ),
+                metadata=mesh.auth("dm"),
+                timeout=30,
+            )
+    with grpc.insecure_channel(mesh.gateway) as channel:
+        request = gateway_pb2.PlayTurnRequest(
+            campaign_id=campaign, turn_id="fight-1", input="We draw our swords and attack the bandits", seed=4
+        )
+        replies = list(
+            gateway_pb2_grpc.GameMasterServiceStub(channel).PlayTurn(
+                request, metadata=mesh.auth("dm"), timeout=60
+            )
+        )
+    warnings = [r.warning.message for r in replies if r.WhichOneof("event") == "warning"]
+    encounters = [r.encounter.encounter for r in replies if r.WhichOneof("event") == "encounter"]
+    assert len(encounters) == 1, warnings
+    # The DMG's 2014 thresholds summed over a level 3 and a level 5 character (no party in the request).
+    assert list(encounters[0].xp.thresholds_2014) == [75 + 250, 150 + 500, 225 + 750, 400 + 1100]
