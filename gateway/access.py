@@ -18,6 +18,7 @@ from mesh.errors import NotFound, PermissionDenied
 
 ANY_ROLE = frozenset({"dm", "player", "service"})
 STAFF = frozenset({"dm", "service"})
+SERVICE_ONLY = frozenset({"service"})
 
 CampaignRule = Literal["none", "optional", "required", "all"]
 Owner = Literal["character", "session"]
@@ -112,9 +113,11 @@ POLICIES: dict[str, Policy] = {
     "MemoryService/Reindex": ADMIN,
     "MemoryService/GetIndexStatus": STAFF_ONLY,
     "MemoryService/WatchEvents": _camp("required", audience_field="audience"),
-    "MemoryService/PublishLive": _camp("required", STAFF),
-    "MemoryService/AcquireTurn": _camp("required", STAFF),
-    "MemoryService/ReleaseTurn": _camp("required", STAFF),
+    # The turn queue and the live relay are the gateway's own calls to memory; through the gateway only a
+    # service key (another front end playing turns itself) may use them.
+    "MemoryService/PublishLive": _camp("required", SERVICE_ONLY),
+    "MemoryService/AcquireTurn": _camp("required", SERVICE_ONLY),
+    "MemoryService/ReleaseTurn": _camp("required", SERVICE_ONLY),
     # narrative
     "NarrativeService/Narrate": _camp("optional", audience_field="audience", service_field="input_screened"),
     "NarrativeService/PlotTwist": _camp("required", STAFF),
