@@ -5,6 +5,8 @@ model does the same work both ways):
   * time to first chunk (TTFC) and total time, one request at a time, direct and through narrative_svc,
     interleaved pair by pair so machine load affects both alike;
   * the same with 16 requests at once;
+  * the continuity guard (bench/continuity.py): per-sentence check time, time added before the first chunk,
+    and the rule-based guard's precision and recall on the labelled corpus (``--continuity-only``: just that);
   * narration of a campaign, where narrative_svc first retrieves context from memory_svc, with the retrieval
     itself timed separately (RetrieveContext called directly).
 narrative_svc and memory_svc run as their own processes, as deployed. Target: narrative_svc adds under 10 ms
@@ -36,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 import grpc  # noqa: E402
 import httpx  # noqa: E402
 
+from bench import continuity  # noqa: E402
 from dungeonmaster.v1 import memory_pb2, memory_pb2_grpc, narrative_pb2, narrative_pb2_grpc  # noqa: E402
 from mesh.channels import wait_for_serving  # noqa: E402
 from mesh.text import ContextItem, GenParams, build_prompt  # noqa: E402
@@ -327,7 +330,14 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--json", default="", help="also write the figures to this file")
+    parser.add_argument(
+        "--continuity-only", action="store_true", help="only the continuity guard's figures (no model needed)"
+    )
     args = parser.parse_args()
+    guard = continuity.measure()
+    if args.continuity_only:
+        continuity.report(guard)
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-narrative-") as tmp:
         server = None if args.vllm_url else LocalVLLM().start()
         try:
@@ -337,6 +347,8 @@ def main() -> int:
             if server is not None:
                 server.stop()
     report(result)
+    continuity.report(guard)
+    result["continuity"] = guard
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0

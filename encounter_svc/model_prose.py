@@ -21,8 +21,8 @@ from typing import Any
 from encounter_svc.builder import rng_for
 from encounter_svc.models import Encounter, Prose
 from encounter_svc.prose import write_prose
-from mesh.errors import DeadlineExceeded, Unavailable
-from mesh.text import GenParams, Message, Prompt, Provenance, TextModel
+from mesh.text import Message, Prompt, Provenance, TextModel
+from mesh.text.guarded import guarded_json
 
 log = logging.getLogger("encounter_svc.model_prose")
 
@@ -181,26 +181,22 @@ class ProseWriter:
         if model is None or model.backend == "procedural":
             return offline, procedural_info(encounter.seed, started)
         facts = encounter_facts(replace(encounter, prose=offline), region_name)
-        prompt = self.prompt(facts)
-        room = model.context_window - model.count_messages(prompt.messages) - MARGIN_TOKENS
-        if room < 64:  # a window this small cannot hold even a short answer
-            log.warning("encounter facts do not fit the model's window; offline prose used")
-            return offline, procedural_info(encounter.seed, started)
-        params = GenParams(max_tokens=min(self.max_tokens, room), temperature=0.8, seed=encounter.seed)
-
-        def fallback(seed: int) -> dict[str, Any]:
-            return {"title": offline.title, "description": offline.description, "tactics": offline.tactics}
-
-        try:
-            result = await model.complete_json(
-                prompt, PROSE_SCHEMA, params, fallback=fallback, check=mechanics_guard(encounter, facts)
-            )
-        except (Unavailable, DeadlineExceeded) as exc:
+        draft = {"title": offline.title, "description": offline.description, "tactics": offline.tactics}
+        result = await guarded_json(
+            model,
+            [self.prompt(facts)],
+            PROSE_SCHEMA,
+            draft,
+            seed=encounter.seed,
+            wanted=self.max_tokens,
+            least=64,  # a window this small cannot hold even a short answer
+            margin=MARGIN_TOKENS,
+            check=mechanics_guard(encounter, facts),
+            what="encounter prose",
+        )
+        if result.replaced:
             # The mechanics are done and correct; words from the tables beat failing the whole request.
-            log.warning("text model unavailable, offline prose used: %s", exc.message)
             return offline, procedural_info(encounter.seed, started)
-        if result.fallback:
-            log.info("model prose rejected, offline prose used: %s", "; ".join(result.problems[:3]))
         data = result.data
         prose = Prose(
             title=str(data["title"]),

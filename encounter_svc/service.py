@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 
@@ -11,10 +12,13 @@ from encounter_svc import convert
 from encounter_svc.builder import MAX_CREATURES_LIMIT, MAX_GROUP_COUNT, CreatureRef, explain
 from encounter_svc.check_memory import GrpcCheckMemory
 from encounter_svc.checks import CheckMemory, CheckRequest, resolve_check
+from encounter_svc.combat_convert import declared_from_pb, events_pb, state_pb
+from encounter_svc.combat_memory import GrpcCombatMemory
+from encounter_svc.combats import CombatMemory, Combats, StartSpec
 from encounter_svc.encounters import Encounters, GenerateSpec
 from encounter_svc.models import PartyMember
 from mesh.character_proto import CHECK_KINDS, DIFFICULTIES, ability_name, check_result_pb
-from mesh.errors import InvalidArgument, Violations
+from mesh.errors import InvalidArgument, Unavailable, Violations
 from mesh.health import Readiness
 from mesh.server import ServiceSpec
 from mesh.settings import Settings
@@ -104,11 +108,12 @@ def is_dm(audience: int) -> bool:
 
 class EncounterServicer(encounter_pb2_grpc.EncounterServiceServicer):
     """GenerateEncounter, EvaluateEncounter, GetMonster, ListMonsters and RollDice over ``Encounters``;
-    ResolveCheck over campaign memory (``CheckMemory``)."""
+    ResolveCheck over campaign memory (``CheckMemory``); fights over ``Combats``."""
 
-    def __init__(self, encounters: Encounters, checks: CheckMemory) -> None:
+    def __init__(self, encounters: Encounters, checks: CheckMemory, combats: Combats | None = None) -> None:
         self.encounters = encounters
         self.checks = checks
+        self.combats = combats or Combats(_NoCombatMemory())
 
     async def GenerateEncounter(
         self, request: encounter_pb2.GenerateEncounterRequest, context: grpc.aio.ServicerContext
@@ -280,9 +285,83 @@ class EncounterServicer(encounter_pb2_grpc.EncounterServiceServicer):
             replayed=resolved.replayed,
         )
 
+    # ---- combat (domain in encounter_svc.combats) ----------------------------------------------------------
+
+    async def StartCombat(
+        self, request: encounter_pb2.StartCombatRequest, context: grpc.aio.ServicerContext
+    ) -> encounter_pb2.StartCombatResponse:
+        state, events = await self.combats.start(
+            StartSpec(
+                campaign_id=request.campaign_id.strip(),
+                character_ids=tuple(c.strip() for c in request.character_ids),
+                monsters=tuple(m.strip().lower() for m in request.monsters),
+                seed=request.seed,
+                combat_id=request.combat_id.strip(),
+                session_id=request.session_id,
+                rolled_hp=request.rolled_hit_points,
+                surprised=tuple(request.surprised),
+            )
+        )
+        return encounter_pb2.StartCombatResponse(
+            combat=state_pb(state, request.campaign_id.strip()), events=events_pb(events)
+        )
+
+    async def TakeAction(
+        self, request: encounter_pb2.TakeActionRequest, context: grpc.aio.ServicerContext
+    ) -> encounter_pb2.TakeActionResponse:
+        _require_combat(request.campaign_id, request.combat_id)
+        state, events, replayed = await self.combats.act(
+            request.campaign_id.strip(),
+            request.combat_id.strip(),
+            declared_from_pb(request.actor.strip(), request.action),
+            request.step if request.HasField("step") else None,
+        )
+        return encounter_pb2.TakeActionResponse(
+            combat=state_pb(state, request.campaign_id.strip()), events=events_pb(events), replayed=replayed
+        )
+
+    async def GetCombat(
+        self, request: encounter_pb2.GetCombatRequest, context: grpc.aio.ServicerContext
+    ) -> encounter_pb2.GetCombatResponse:
+        _require_combat(request.campaign_id, request.combat_id)
+        state, events = await self.combats.get(request.campaign_id.strip(), request.combat_id.strip())
+        return encounter_pb2.GetCombatResponse(
+            combat=state_pb(state, request.campaign_id.strip()),
+            events=events_pb(events) if request.include_events else [],
+        )
+
+    async def EndCombat(
+        self, request: encounter_pb2.EndCombatRequest, context: grpc.aio.ServicerContext
+    ) -> encounter_pb2.EndCombatResponse:
+        _require_combat(request.campaign_id, request.combat_id)
+        state, events = await self.combats.end(
+            request.campaign_id.strip(), request.combat_id.strip(), request.reason
+        )
+        return encounter_pb2.EndCombatResponse(
+            combat=state_pb(state, request.campaign_id.strip()), events=events_pb(events)
+        )
+
+
+class _NoCombatMemory:
+    """For servicers built without campaign memory (tests of the other RPCs): fights are unavailable."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise Unavailable("campaign memory is not configured for fights", reason="NO_MEMORY")
+
+
+def _require_combat(campaign_id: str, combat_id: str) -> None:
+    v = Violations()
+    v.check(bool(campaign_id.strip()), "campaign_id", "required")
+    v.check(bool(combat_id.strip()), "combat_id", "required")
+    v.raise_if_any()
+
 
 def build_spec(
-    settings: Settings, *, model: TextModel | None = None, checks: CheckMemory | None = None
+    settings: Settings,
+    *,
+    model: TextModel | None = None,
+    checks: CheckMemory | None = None,
+    combat_memory: CombatMemory | None = None,
 ) -> ServiceSpec:
     """The encounter service: SRD file and worlds from the settings, prose from the text model (or ``model``).
 
@@ -297,7 +376,8 @@ def build_spec(
         model=text,
     )
     memory: CheckMemory = checks or GrpcCheckMemory(settings)
-    servicer = EncounterServicer(encounters, memory)
+    fights: CombatMemory = combat_memory or GrpcCombatMemory(settings)
+    servicer = EncounterServicer(encounters, memory, Combats(fights))
 
     def register(server: grpc.aio.Server) -> None:
         encounter_pb2_grpc.add_EncounterServiceServicer_to_server(servicer, server)
@@ -312,6 +392,7 @@ def build_spec(
     async def shutdown() -> None:
         await text.close()
         await memory.close()
+        await fights.close()
 
     return ServiceSpec(
         name="encounter",

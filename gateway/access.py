@@ -14,10 +14,11 @@ from google.protobuf import message as pb_message
 
 from dungeonmaster.v1 import common_pb2
 from gateway.keys import Principal
-from mesh.errors import PermissionDenied
+from mesh.errors import NotFound, PermissionDenied
 
 ANY_ROLE = frozenset({"dm", "player", "service"})
 STAFF = frozenset({"dm", "service"})
+SERVICE_ONLY = frozenset({"service"})
 
 CampaignRule = Literal["none", "optional", "required", "all"]
 Owner = Literal["character", "session"]
@@ -106,12 +107,17 @@ POLICIES: dict[str, Policy] = {
     "MemoryService/LogModeration": ADMIN,
     "MemoryService/ListModerationDecisions": _camp("required", STAFF),
     "MemoryService/RetrieveContext": _camp("optional", audience_field="audience"),
+    "MemoryService/PinFact": _camp("required", STAFF),
+    "MemoryService/ListPinnedFacts": _camp("required", audience_field="audience"),
+    "MemoryService/UnpinFact": _camp("required", STAFF),
     "MemoryService/Reindex": ADMIN,
     "MemoryService/GetIndexStatus": STAFF_ONLY,
     "MemoryService/WatchEvents": _camp("required", audience_field="audience"),
-    "MemoryService/PublishLive": _camp("required", STAFF),
-    "MemoryService/AcquireTurn": _camp("required", STAFF),
-    "MemoryService/ReleaseTurn": _camp("required", STAFF),
+    # The turn queue and the live relay are the gateway's own calls to memory; through the gateway only a
+    # service key (another front end playing turns itself) may use them.
+    "MemoryService/PublishLive": _camp("required", SERVICE_ONLY),
+    "MemoryService/AcquireTurn": _camp("required", SERVICE_ONLY),
+    "MemoryService/ReleaseTurn": _camp("required", SERVICE_ONLY),
     # narrative
     "NarrativeService/Narrate": _camp("optional", audience_field="audience", service_field="input_screened"),
     "NarrativeService/PlotTwist": _camp("required", STAFF),
@@ -123,6 +129,10 @@ POLICIES: dict[str, Policy] = {
     "EncounterService/ListMonsters": Policy(audience_field="audience"),
     "EncounterService/RollDice": READ,
     "EncounterService/ResolveCheck": _camp("required", owner="character", owner_field="character_id"),
+    "EncounterService/StartCombat": _camp("required"),
+    "EncounterService/TakeAction": _camp("required"),
+    "EncounterService/GetCombat": _camp("required"),
+    "EncounterService/EndCombat": _camp("required", STAFF),
     # npc
     "NpcService/GenerateNpc": _camp("optional", STAFF),
     "NpcService/BuildCreature": STAFF_ONLY,
@@ -204,6 +214,7 @@ def authorize(
 
 
 def authorize_owner(principal: Principal, kind: str, owned_id: str, campaign_id: str) -> None:
-    """Raise PermissionDenied unless the campaign that owns ``kind`` ``owned_id`` is one of the key's."""
+    """Raise NotFound unless the campaign that owns ``kind`` ``owned_id`` is one of the key's."""
     if not principal.may_access(campaign_id):
-        raise PermissionDenied(f"{kind} {owned_id!r} belongs to a campaign this key may not access")
+        # As memory answers for another campaign's resource: NOT_FOUND, so an id is no oracle for existence.
+        raise NotFound(kind, owned_id, field=f"{kind}_id")

@@ -6,6 +6,7 @@
     python -m gateway.cli play                        # the demo campaign, as its first hero
     python -m gateway.cli play --once "I search the body for clues"
     python -m gateway.cli play --campaign 1 --party "Ash:3:fighter,Bree:3:rogue"
+    python -m gateway.cli watch --campaign 1
     python -m gateway.cli character new               # asks for name, class, race, level
     python -m gateway.cli character new --name Wren --class ranger --race elf --subrace high-elf --level 2
     python -m gateway.cli character show 7
@@ -24,6 +25,8 @@ import argparse
 import json
 import os
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -155,21 +158,123 @@ def cmd_new_campaign(client: Client, args: argparse.Namespace, console: Console)
     return 0
 
 
+LIVE = memory_pb2
+
+
+class TableView:
+    """Prints a campaign as it happens: whose turn, narration live, then what the log recorded.
+
+    Turns in ``own`` (the ones this terminal plays) are skipped: their stream is already on screen. A recorded
+    narration whose chunks were shown live is not printed again.
+    """
+
+    def __init__(self, console: Console, own: set[str] | None = None) -> None:
+        self.console = console
+        self.own = own if own is not None else set()
+        self.live_turns: set[str] = set()
+        self.last_id = ""
+        self.events = 0
+
+    def show(self, item: gateway_pb2.WatchCampaignResponse) -> None:
+        self.last_id = item.event_id or self.last_id
+        if item.HasField("live"):
+            self._live(item.live)
+        elif item.HasField("event"):
+            self.events += 1
+            self._event(item.event)
+
+    def _live(self, live: memory_pb2.LiveUpdate) -> None:
+        if live.turn_id in self.own:
+            return
+        whisper = " (whisper)" if live.recipients else ""
+        if live.kind == LIVE.LIVE_KIND_TURN_STARTED:
+            self.live_turns.add(live.turn_id)
+            self.console.print(Text(f"— {live.actor or 'someone'}'s turn{whisper} —", style="bold magenta"))
+        elif live.kind == LIVE.LIVE_KIND_NARRATION:
+            self.console.print(escape(live.text), end="", soft_wrap=True)
+        elif live.kind == LIVE.LIVE_KIND_IMAGE:
+            self.console.print(Text(f"[image ready: {live.ref}]", style="blue"))
+        elif live.kind == LIVE.LIVE_KIND_TURN_ENDED:
+            self.console.print()
+
+    def _event(self, event: memory_pb2.Event) -> None:
+        turn = str(json.loads(event.metadata_json or "{}").get("turn_id", ""))
+        if turn and turn in self.own:
+            return
+        if event.kind == memory_pb2.EVENT_KIND_DM_NARRATION and turn in self.live_turns:
+            return
+        kind = memory_pb2.EventKind.Name(event.kind).removeprefix("EVENT_KIND_").lower().replace("_", " ")
+        who = f"{event.actor}: " if event.actor else ""
+        whisper = " (whisper)" if event.recipients else ""
+        self.console.print(
+            Text(f"#{event.sequence} {kind}{whisper} ", style="dim") + Text(f"{who}{event.content}")
+        )
+
+
+def follow(
+    client: Client,
+    campaign: str,
+    view: TableView,
+    after: str = "",
+    count: int = 0,
+    stop: threading.Event | None = None,
+) -> int:
+    """Follow a campaign, reconnecting from the last event id when the stream drops; ``count`` > 0 stops after
+    that many log events. Returns 0, or 1 when the gateway refuses the watch."""
+    view.last_id = after
+    backoff = 0.5
+    while stop is None or not stop.is_set():
+        call = client.gm.WatchCampaign(
+            gateway_pb2.WatchCampaignRequest(campaign_id=campaign, after_event_id=view.last_id),
+            metadata=client.metadata,
+        )
+        try:
+            for item in call:
+                view.show(item)
+                backoff = 0.5
+                if (count and view.events >= count) or (stop is not None and stop.is_set()):
+                    call.cancel()
+                    return 0
+        except grpc.RpcError as exc:
+            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                if exc.code() != grpc.StatusCode.CANCELLED:
+                    view.console.print(f"[red]{exc.code().name}: {escape(exc.details() or '')}[/]")
+                    return 1
+                return 0
+            view.console.print(Text(f"(reconnecting after #{view.last_id or 0})", style="dim"))
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+    return 0
+
+
+def cmd_watch(client: Client, args: argparse.Namespace, console: Console) -> int:
+    console.print(f"[bold]Watching campaign {args.campaign}[/] — Ctrl-C to leave.")
+    try:
+        return follow(client, args.campaign, TableView(console), args.after, args.count)
+    except KeyboardInterrupt:
+        return 0
+
+
 def play_turn(client: Client, args: argparse.Namespace, console: Console, text: str, out_dir: Path) -> bool:
     """Play one turn, streaming the narration; cards that arrive mid-narration wait for its end.
 
     Returns False when the gateway refused the turn.
     """
+    turn_id = uuid.uuid4().hex
+    own: set[str] | None = getattr(args, "own_turns", None)
+    if own is not None:
+        own.add(turn_id)
     request = gateway_pb2.PlayTurnRequest(
         campaign_id=args.campaign,
         session_id=args.session,
-        turn_id=uuid.uuid4().hex,
+        turn_id=turn_id,
         input=text,
         actor=args.actor,
         party=parse_party(args.party),
         want_image=args.images,
         seed=args.seed,
         character_id=args.character,
+        private=args.whisper,
     )
     narrating = False
     held: list[RenderableType] = []
@@ -274,18 +379,36 @@ def cmd_play(client: Client, args: argparse.Namespace, console: Console) -> int:
         return 0 if play_turn(client, args, console, args.once, out_dir) else 1
     who = escape(args.actor or "your character")
     console.print(f"[bold]Campaign {args.campaign}[/] — type what {who} does; /quit to leave.")
-    while True:
-        try:
-            text = console.input("[bold cyan]> [/]").strip()
-        except (EOFError, KeyboardInterrupt):
-            console.print()
-            return 0
-        if text in ("/quit", "/exit"):
-            return 0
-        if text == "/status":
-            cmd_status(client, args, console)
-        elif text:
-            play_turn(client, args, console, text, out_dir)
+    # Other players' turns appear as they happen, from the campaign's live stream.
+    args.own_turns = set()
+    stop = threading.Event()
+    latest = client.memory.ListEvents(
+        memory_pb2.ListEventsRequest(campaign_id=args.campaign, page_size=1), **client.kw(10)
+    ).events
+    after = str(latest[0].sequence) if latest else ""
+    watcher = threading.Thread(
+        target=follow,
+        args=(client, args.campaign, TableView(console, args.own_turns), after),
+        kwargs={"stop": stop},
+        daemon=True,
+    )
+    if not args.solo:
+        watcher.start()
+    try:
+        while True:
+            try:
+                text = console.input("[bold cyan]> [/]").strip()
+            except (EOFError, KeyboardInterrupt):
+                console.print()
+                return 0
+            if text in ("/quit", "/exit"):
+                return 0
+            if text == "/status":
+                cmd_status(client, args, console)
+            elif text:
+                play_turn(client, args, console, text, out_dir)
+    finally:
+        stop.set()
 
 
 def cmd_encounter(client: Client, args: argparse.Namespace, console: Console) -> int:
@@ -380,6 +503,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deadline", type=float, default=120.0, help="seconds per turn")
     p.add_argument("--once", default="", help="play this one action and exit")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--whisper", action="store_true", help="private turns: only you and the DM see them")
+    p.add_argument("--solo", action="store_true", help="do not show other players' turns")
+
+    p = sub.add_parser("watch", help="follow a campaign live (every player's turn as it happens)")
+    p.add_argument("--campaign", required=True)
+    p.add_argument("--after", default="", help="resume after this event id")
+    p.add_argument("--count", type=int, default=0, help="stop after this many log events (0: follow forever)")
 
     p = sub.add_parser("character", help="build a player character, or show one's sheet")
     chars = p.add_subparsers(dest="character_command", required=True)
@@ -499,6 +629,7 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "new-campaign": cmd_new_campaign,
     "play": cmd_play,
+    "watch": cmd_watch,
     "character": cmd_character,
     "encounter": cmd_encounter,
     "npc": cmd_npc,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -34,12 +34,17 @@ async def relay_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcErr
     await context.abort(exc.code(), exc.details() or "", tuple(exc.trailing_metadata() or ()))
 
 
+#: Runs after a forwarded unary call succeeded: (request bytes, reply bytes, outgoing metadata); must not block.
+AfterHook = Callable[[bytes, bytes, tuple[tuple[str, Any], ...]], None]
+
+
 class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
     """Serves every module RPC by forwarding its bytes to the owning service."""
 
-    def __init__(self, gate: Gate, upstream: Upstream) -> None:
+    def __init__(self, gate: Gate, upstream: Upstream, after: dict[str, AfterHook] | None = None) -> None:
         self.gate = gate
         self.upstream = upstream
+        self.after = after or {}
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
         for path, route in module_routes().items():
             self._handlers[path] = self._handler(route, policy_for(route.full_service, route.name))
@@ -94,6 +99,9 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                     call.cancel()
                     raise
                 await _relay_metadata(call, context)
+                hook = self.after.get(method)
+                if hook is not None:
+                    hook(request, reply, metadata)
                 return reply
 
             return grpc.unary_unary_rpc_method_handler(unary_unary)

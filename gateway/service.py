@@ -34,6 +34,7 @@ from gateway.probe import Prober
 from gateway.readiness import full_name, summarize
 from gateway.routes import GAME_MASTER_SERVICE, module_service_names
 from gateway.scene import build_scene, scene_response
+from gateway.session_close import UPDATE_SESSION, SessionCloser
 from gateway.table import Table
 from gateway.table_clients import TableClients
 from gateway.turn import (
@@ -180,7 +181,9 @@ class GameMasterService(gateway_pb2_grpc.GameMasterServiceServicer):
         self, request: gateway_pb2.WatchCampaignRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[gateway_pb2.WatchCampaignResponse]:
         principal = await self._admit(context, "WatchCampaign", request)
-        stream = watch_campaign(self.table_clients, principal, request, context.time_remaining())
+        stream = watch_campaign(
+            self.table_clients, principal, request, context.time_remaining(), self.table.local
+        )
         async with contextlib.aclosing(stream) as updates:
             async for update in updates:
                 yield update
@@ -270,7 +273,8 @@ def build_spec(settings: Settings) -> ServiceSpec:
     )
     prober = Prober(upstream, settings)
     servicer = GameMasterService(gate, runner, clients, prober, settings)
-    forwarder = Forwarder(gate, upstream)
+    closer = SessionCloser(upstream)
+    forwarder = Forwarder(gate, upstream, after={UPDATE_SESSION: closer.after})
 
     def register(server: grpc.aio.Server) -> None:
         server.add_generic_rpc_handlers((forwarder,))

@@ -23,14 +23,17 @@ from typing import Any, Protocol
 
 from dungeonmaster.v1 import common_pb2, memory_pb2
 from gateway.keys import Principal
+from gateway.live_local import LocalHub
 from gateway.turn import Built, Narration, TurnEvent
-from mesh.errors import DomainError, PermissionDenied
+from mesh.errors import DomainError, NotFound, PermissionDenied
 
 log = logging.getLogger("gateway.table")
 
 #: Lease bounds: a crashed gateway blocks its campaign's table at most this long.
 MIN_LEASE_MS = 5_000
 MAX_LEASE_MS = 600_000
+#: Kinds this replica's own watchers get directly (starts and ends keep the cross-replica order via memory).
+FAST_KINDS = (memory_pb2.LIVE_KIND_NARRATION, memory_pb2.LIVE_KIND_IMAGE)
 #: Live updates queued per turn before the relay drops narration chunks (watchers still get the recorded turn).
 RELAY_QUEUE = 1024
 
@@ -96,11 +99,20 @@ def acted_characters(req: Any) -> list[str]:
 class LiveRelay:
     """Publishes a turn's live updates in order, off the player's stream (a slow relay never delays it)."""
 
-    def __init__(self, services: TableServices, campaign_id: str, base: memory_pb2.LiveUpdate) -> None:
+    def __init__(
+        self,
+        services: TableServices,
+        campaign_id: str,
+        base: memory_pb2.LiveUpdate,
+        local: LocalHub | None = None,
+    ) -> None:
         self.services = services
         self.campaign_id = campaign_id
         self.base = base
-        self._queue: asyncio.Queue[memory_pb2.LiveUpdate | None] = asyncio.Queue(RELAY_QUEUE)
+        self.local = local
+        if local is not None:
+            self.base.origin = local.origin
+        self._queue: asyncio.Queue[memory_pb2.LiveUpdate | None] = asyncio.Queue()
         self._task = asyncio.ensure_future(self._run())
         self.dropped = 0
 
@@ -110,10 +122,12 @@ class LiveRelay:
         update.kind = kind
         for name, value in fields.items():
             setattr(update, name, value)
-        try:
-            self._queue.put_nowait(update)
-        except asyncio.QueueFull:
-            self.dropped += 1
+        if self.local is not None and kind in FAST_KINDS:
+            self.local.publish(self.campaign_id, update)  # this replica's watchers get it now
+        if kind in FAST_KINDS and self._queue.qsize() >= RELAY_QUEUE:
+            self.dropped += 1  # memory is behind: drop a chunk, never a turn's start or end
+            return
+        self._queue.put_nowait(update)
 
     def observe(self, event: TurnEvent) -> None:
         """Relay what watchers see live of a turn event (the rest reaches them as recorded events)."""
@@ -134,10 +148,7 @@ class LiveRelay:
 
     async def close(self) -> None:
         """Send what is queued, then stop."""
-        try:
-            self._queue.put_nowait(None)
-        except asyncio.QueueFull:
-            self._task.cancel()
+        self._queue.put_nowait(None)
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
 
@@ -145,21 +156,28 @@ class LiveRelay:
 class Table:
     """Seats and turn order for the gateway's composite turn."""
 
-    def __init__(self, services: TableServices, order_check: OrderCheck | None = None) -> None:
+    def __init__(
+        self, services: TableServices, order_check: OrderCheck | None = None, local: LocalHub | None = None
+    ) -> None:
         self.services = services
         self.order_check = order_check
+        self.local = local or LocalHub()
 
     async def check_seat(self, principal: Principal, req: Any) -> None:
-        """PermissionDenied when a player key acts for a character its seat does not control."""
+        """PermissionDenied when a player key acts for a character another seat controls.
+
+        A character no seat has claimed (no owner, e.g. a pregenerated one) may be played by any player of the
+        campaign; an owned one only by its owner. A character of another campaign is not found.
+        """
         if principal.role != "player":
             return
         for character_id in acted_characters(req):
             character = await self.services.get_character(character_id)
             if character.campaign_id != req.campaign_id:
-                raise PermissionDenied(f"character {character_id!r} is not in campaign {req.campaign_id!r}")
-            if character.owner != principal.key_id:
+                raise NotFound("character", character_id)
+            if character.owner and character.owner != principal.key_id:
                 raise PermissionDenied(
-                    f"character {character_id!r} ({character.name}) is not controlled by this player's seat"
+                    f"character {character_id!r} ({character.name}) is controlled by another player's seat"
                 )
 
     @contextlib.asynccontextmanager
@@ -190,11 +208,14 @@ class Table:
                 audience=who.level,
                 recipients=who.recipients,
             ),
+            self.local,
         )
+        self.local.begin(req.campaign_id, req.turn_id)
         relay.send(memory_pb2.LIVE_KIND_TURN_STARTED)
         try:
             yield relay
         finally:
+            self.local.end(req.campaign_id, req.turn_id)
             relay.send(memory_pb2.LIVE_KIND_TURN_ENDED)
             await asyncio.shield(self._finish(relay, req))
 

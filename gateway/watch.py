@@ -8,11 +8,14 @@ away are not replayed; that turn's recorded narration is.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
-from typing import Protocol
+from typing import Any, Protocol
 
 from dungeonmaster.v1 import common_pb2, gateway_pb2, memory_pb2
 from gateway.keys import Principal
+from gateway.live_local import LocalHub, visible
 from mesh.errors import Violations
 
 MAX_EVENT_ID = 2**63 - 1
@@ -37,11 +40,17 @@ def parse_after(req: gateway_pb2.WatchCampaignRequest) -> int:
     return int(text) if text else 0
 
 
+FAST_KINDS = (memory_pb2.LIVE_KIND_NARRATION, memory_pb2.LIVE_KIND_IMAGE)
+#: Local chunks held per turn while its start is still on its way through memory.
+MAX_HELD = 4096
+
+
 async def watch_campaign(
     services: WatchServices,
     principal: Principal,
     req: gateway_pb2.WatchCampaignRequest,
     limit_s: float | None,
+    local: LocalHub | None = None,
 ) -> AsyncGenerator[gateway_pb2.WatchCampaignResponse, None]:
     """Relay the campaign's log and live updates from after ``req.after_event_id``."""
     cursor = parse_after(req)
@@ -49,9 +58,57 @@ async def watch_campaign(
     request = memory_pb2.WatchEventsRequest(
         campaign_id=req.campaign_id, after_sequence=cursor, audience=audience
     )
-    async for item in services.watch_events(request, limit_s):
-        if item.HasField("event"):
-            cursor = max(cursor, item.event.sequence)
-            yield gateway_pb2.WatchCampaignResponse(event_id=str(item.event.sequence), event=item.event)
-        elif item.HasField("live"):
-            yield gateway_pb2.WatchCampaignResponse(event_id=str(cursor), live=item.live)
+    merged: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for item in services.watch_events(request, limit_s):
+                await merged.put(("memory", item))
+            await merged.put(("end", None))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # handed to the consumer, which raises it in the handler's task
+            await merged.put(("error", exc))
+
+    hub = local or LocalHub()
+    with hub.subscribe(req.campaign_id, merged) as started:
+        held: dict[str, list[memory_pb2.LiveUpdate]] = {}
+        task = asyncio.ensure_future(pump())
+        try:
+            while True:
+                source, item = await merged.get()
+                if source == "error":
+                    raise item
+                if source == "end":
+                    return
+                if source == "local":
+                    if not visible(item, principal.role, principal.key_id):
+                        continue
+                    if item.turn_id in started:
+                        yield gateway_pb2.WatchCampaignResponse(event_id=str(cursor), live=item)
+                    else:
+                        waiting = held.setdefault(item.turn_id, [])
+                        if len(waiting) < MAX_HELD:
+                            waiting.append(item)
+                    continue
+                if item.HasField("event"):
+                    cursor = max(cursor, item.event.sequence)
+                    yield gateway_pb2.WatchCampaignResponse(
+                        event_id=str(item.event.sequence), event=item.event
+                    )
+                    continue
+                live = item.live
+                if live.origin == hub.origin and live.kind in FAST_KINDS:
+                    continue  # this replica's own turn: already handed over directly
+                yield gateway_pb2.WatchCampaignResponse(event_id=str(cursor), live=live)
+                if live.kind == memory_pb2.LIVE_KIND_TURN_STARTED:
+                    started.add(live.turn_id)
+                    for early in held.pop(live.turn_id, []):
+                        yield gateway_pb2.WatchCampaignResponse(event_id=str(cursor), live=early)
+                elif live.kind == memory_pb2.LIVE_KIND_TURN_ENDED:
+                    started.discard(live.turn_id)
+                    held.pop(live.turn_id, None)
+        finally:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task

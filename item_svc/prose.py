@@ -17,8 +17,8 @@ from typing import Any
 
 from lore import World
 from lore.facts import ItemTheme
-from mesh.errors import DeadlineExceeded, FailedPrecondition, ResourceExhausted, Unavailable
-from mesh.text import GenParams, Message, Prompt, Provenance, TextModel
+from mesh.text import Message, Prompt, Provenance, TextModel
+from mesh.text.guarded import guarded_json
 from rules.items import SCROLL_TABLE, ItemKind, ItemMechanics, Rarity
 
 log = logging.getLogger("item_svc.prose")
@@ -246,26 +246,20 @@ async def write_prose(
         _prompt(world, theme, mech, rarity, draft, compact=True),
         _prompt(world, theme, mech, rarity, draft, minimal=True),
     ]
-    fitted = None
-    for prompt in prompts:
-        room = text.context_window - text.count_messages(prompt.messages) - PROMPT_MARGIN
-        if room >= MIN_ANSWER:
-            fitted = prompt, min(MAX_ANSWER, room)
-            break
-    if fitted is None:
-        problem = "the prompt does not fit the model's window"
-        return WrittenItemProse(draft, procedural, replaced=True, problems=(problem,))
-    try:
-        result = await text.complete_json(
-            fitted[0],
-            prose_schema(),
-            GenParams(max_tokens=fitted[1], temperature=0.8, seed=seed),
-            fallback=lambda _seed: {"name": draft.name, "description": draft.description, "lore": draft.lore},
-            check=lambda data: number_problems(data, mech),
-        )
-    except (Unavailable, FailedPrecondition, DeadlineExceeded, ResourceExhausted) as exc:
+    result = await guarded_json(
+        text,
+        prompts,
+        prose_schema(),
+        {"name": draft.name, "description": draft.description, "lore": draft.lore},
+        seed=seed,
+        wanted=MAX_ANSWER,
+        least=MIN_ANSWER,
+        margin=PROMPT_MARGIN,
+        check=lambda data: number_problems(data, mech),
+        what="item prose",
+    )
+    if result.replaced:
         # An unreachable or refusing model does not fail the item: the procedural words stand in, and say so.
-        log.warning("text model failed, procedural item prose used: %s", exc)
-        return WrittenItemProse(draft, procedural, replaced=True, problems=(str(exc),))
+        return WrittenItemProse(draft, procedural, replaced=True, problems=result.problems)
     prose = ItemProse(str(result.data["name"]), str(result.data["description"]), str(result.data["lore"]))
     return WrittenItemProse(prose, result.info, result.repaired, result.fallback, result.problems)

@@ -37,6 +37,8 @@ class EventKind(IntEnum):
     STATE_CHANGE = 7
     NOTE = 8
     CHECK = 9
+    COMBAT = 10
+    PINNED_FACT = 11
 
 
 class VectorScope(StrEnum):

@@ -2,7 +2,8 @@
 
 Priority, highest first: pinned world facts, the current states of the characters involved, the most recent
 events, then search hits (lore and campaign together, best fused score first). Pinned facts come most relevant
-to the query first and may take only a quarter of the budget before everything else has had its turn, so a
+to the query first and may take only a quarter of the budget before everything else has had its turn (a
+campaign's own pinned facts go in before that share, never dropped while the budget holds them), so a
 world that pins long documents cannot crowd out what the query asks for or what just happened in the campaign;
 pinned facts that did not fit get what is left after the search hits. A piece is counted as its title plus its
 text; a piece that does not fit is skipped and smaller later pieces may still fit. A text already included
@@ -71,7 +72,12 @@ def pack(groups: Sequence[Sequence[Piece]], budget: int, counter: TokenCounter) 
     pinned = list(groups[0]) if groups else []
     state = [p for group in groups[1:-1] for p in group]
     hits = list(groups[-1]) if len(groups) > 1 else []
-    deferred = [p for p in pinned if not offer(p, int(budget * PINNED_SHARE))]
+    # A campaign's pinned facts (pinned events) are never dropped for the share: they go in first, whole budget.
+    facts = [p for p in pinned if p.dedupe_key.startswith("event:")]
+    for piece in facts:
+        offer(piece, budget)
+    world_pinned = [p for p in pinned if not p.dedupe_key.startswith("event:")]
+    deferred = [p for p in world_pinned if not offer(p, int(budget * PINNED_SHARE))]
     for piece in state:
         offer(piece, budget)
     for piece in [*hits, *deferred]:

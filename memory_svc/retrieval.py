@@ -26,6 +26,7 @@ from memory_svc.db import Database
 from memory_svc.embeddings import Embedder
 from memory_svc.fusion import rrf
 from memory_svc.kinds import Audience, ContextSource, EventKind, VectorScope
+from memory_svc.lasting import latest_summaries, pinned_facts
 from memory_svc.lore_entries import live_entries, pinned_entries
 from memory_svc.models import Campaign, Character, Event, LoreEntry
 from memory_svc.outbox import lore_embedding_text
@@ -87,7 +88,12 @@ class RetrievalRequest:
             "need a campaign_id",
         )
         for i, cid in enumerate(self.character_ids):
-            v.check(cid.strip().isdigit(), f"character_ids[{i}]", "must be a numeric id")
+            text = cid.strip()
+            v.check(
+                text.isascii() and text.isdigit() and len(text) <= 18,
+                f"character_ids[{i}]",
+                "must be a numeric id",
+            )
         v.raise_if_any()
         return RetrievalRequest(
             query=self.query,
@@ -291,6 +297,18 @@ class Retriever:
             ),
             key=lambda p: -p.score,
         )
+        summaries: list[Piece] = []
+        if campaign is not None:
+            # The campaign's pinned facts come first of all: never dropped, however long the log grows.
+            facts = [
+                event_piece(e, ContextSource.PINNED, 0.0)
+                for e in pinned_facts(session, campaign.id, req.audience)
+            ]
+            pinned = [*facts, *pinned]
+            summaries = [
+                event_piece(e, ContextSource.CAMPAIGN, 0.0)
+                for e in latest_summaries(session, campaign.id, req.audience)
+            ]
         states: list[Piece] = []
         recent: list[Piece] = []
         campaign_hits: list[Piece] = []
@@ -329,4 +347,4 @@ class Retriever:
         entries = live_entries(session, world_id, [h.id for h in lore_hits], req.audience)
         lore = [lore_piece(entries[h.id], ContextSource.LORE, h.score) for h in lore_hits if h.id in entries]
         hits = sorted([*lore, *campaign_hits], key=lambda p: -p.score)
-        return [pinned, states, recent, hits]
+        return [pinned, states, summaries, recent, hits]

@@ -24,6 +24,7 @@ from memory_svc import (
     catalog,
     characters,
     ingest,
+    lasting,
     lore_entries,
     reindex,
     seats,
@@ -54,7 +55,7 @@ from memory_svc.models import (
 from memory_svc.retrieval import RetrievalRequest
 from memory_svc.table_service import TableRpcs
 from mesh import context
-from mesh.errors import InvalidArgument
+from mesh.errors import InvalidArgument, PermissionDenied
 from mesh.health import Readiness
 from mesh.server import ServiceSpec
 from mesh.settings import Settings
@@ -72,6 +73,12 @@ async def off_loop(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
 def audience(requested: int) -> Audience:
     """The audience this call gets (a player role caps it whatever the request says)."""
     return Audience.of_caller(int(requested), context.identity().role)
+
+
+def _dm_only(method: str) -> None:
+    """Pinning shapes every later narration: a player identity may not do it."""
+    if context.identity().role == "player":
+        raise PermissionDenied(f"{method} is for the DM")
 
 
 def viewer(requested: int) -> str | None:
@@ -403,6 +410,33 @@ class MemoryServicer(TableRpcs, memory_pb2_grpc.MemoryServiceServicer):
             self.memory.worker.notify()
             self.hub.committed(event.campaign_id)
         return memory_pb2.RecordEventResponse(event=event_pb(event), duplicate=duplicate)
+
+    async def PinFact(self, request: memory_pb2.PinFactRequest, ctx: Any) -> memory_pb2.PinFactResponse:
+        _dm_only("PinFact")
+        fact, duplicate = await off_loop(
+            lasting.pin_fact,
+            self.db,
+            request.campaign_id,
+            request.text,
+            request.event_id,
+            int(request.audience),
+            request.request_id,
+        )
+        if not duplicate:
+            self.memory.worker.notify()
+        return memory_pb2.PinFactResponse(fact=event_pb(fact), duplicate=duplicate)
+
+    async def ListPinnedFacts(
+        self, request: memory_pb2.ListPinnedFactsRequest, ctx: Any
+    ) -> memory_pb2.ListPinnedFactsResponse:
+        facts = await off_loop(lasting.list_pinned, self.db, request.campaign_id, audience(request.audience))
+        return memory_pb2.ListPinnedFactsResponse(facts=[event_pb(f) for f in facts])
+
+    async def UnpinFact(self, request: memory_pb2.UnpinFactRequest, ctx: Any) -> memory_pb2.UnpinFactResponse:
+        _dm_only("UnpinFact")
+        event = await off_loop(lasting.unpin_fact, self.db, request.campaign_id, request.fact_id)
+        self.memory.worker.notify()
+        return memory_pb2.UnpinFactResponse(event=event_pb(event))
 
     async def ListEvents(
         self, request: memory_pb2.ListEventsRequest, ctx: Any

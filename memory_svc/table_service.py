@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from dungeonmaster.v1 import common_pb2, memory_pb2
-from memory_svc import campaign_log, seats, turn_queue
+from memory_svc import authz, campaign_log, seats, turn_queue
 from memory_svc.columns import utcnow
 from memory_svc.db import Database
 from memory_svc.kinds import Audience
@@ -43,6 +43,23 @@ class TableRpcs:
 
     db: Database
     hub: LiveHub
+    _campaign_ids: dict[str, int]
+
+    async def _campaign(self, ref: str) -> int:
+        """A campaign's numeric id, cached (ids never change): a narration chunk costs no SQL round trip.
+
+        The caller's access is checked on every call, cached or not.
+        """
+        cache: dict[str, int] = self.__dict__.setdefault("_campaign_ids", {})
+        found = cache.get(ref)
+        if found is not None:
+            authz.check(found, "campaign", ref)
+        else:
+            found = await asyncio.to_thread(turn_queue.campaign_id, self.db, ref)
+            if len(cache) >= 100_000:
+                cache.clear()
+            cache[ref] = found
+        return found
 
     def event_message(self, event: Any) -> memory_pb2.Event:  # pragma: no cover - provided by the servicer
         raise NotImplementedError
@@ -56,7 +73,7 @@ class TableRpcs:
         v.raise_if_any()
         who = _audience(request.audience)
         viewer = seats.viewer_of(who, context.identity().key_id)
-        campaign = await asyncio.to_thread(turn_queue.campaign_id, self.db, request.campaign_id)
+        campaign = await self._campaign(request.campaign_id)
         with self.hub.subscribe(campaign) as sub:
             cursor = request.after_sequence
             while True:
@@ -91,7 +108,7 @@ class TableRpcs:
         v.check(update.after_sequence >= 0, "update.after_sequence", "must not be negative")
         seats.check_recipients(v, list(update.recipients), "update.recipients")
         v.raise_if_any()
-        campaign = await asyncio.to_thread(turn_queue.campaign_id, self.db, request.campaign_id)
+        campaign = await self._campaign(request.campaign_id)
         return memory_pb2.PublishLiveResponse(watchers=self.hub.publish(campaign, update))
 
     async def AcquireTurn(
@@ -103,7 +120,7 @@ class TableRpcs:
         lease_ms = turn_queue.check(request.turn_id, request.holder, request.lease_ms)
         remaining = context.time_remaining()
         wait_s = MAX_WAIT_S if remaining is None else max(0.0, min(remaining, MAX_WAIT_S))
-        campaign = await asyncio.to_thread(turn_queue.campaign_id, self.db, request.campaign_id)
+        campaign = await self._campaign(request.campaign_id)
         started = time.monotonic()
         await asyncio.to_thread(
             turn_queue.enqueue,
@@ -140,7 +157,7 @@ class TableRpcs:
         _campaign_required(v, request.campaign_id)
         v.check(0 < len(request.turn_id) <= 128, "turn_id", "must be 1-128 characters")
         v.raise_if_any()
-        campaign = await asyncio.to_thread(turn_queue.campaign_id, self.db, request.campaign_id)
+        campaign = await self._campaign(request.campaign_id)
         released = await asyncio.to_thread(turn_queue.release, self.db, campaign, request.turn_id)
         self.hub.turn_changed(campaign)
         return memory_pb2.ReleaseTurnResponse(released=released)

@@ -6,7 +6,7 @@ Domain modules raise these; the server interceptor (``mesh.status``) turns them 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class DomainError(Exception):
@@ -52,7 +52,11 @@ class AlreadyExists(DomainError):
 
 
 class FailedPrecondition(DomainError):
-    """The system is not in a state where the operation is allowed (retrying as-is will not help)."""
+    """The system is not in a state where the operation is allowed (retrying as-is will not help).
+
+    ``precondition`` lists (type, subject, description) of what failed, for PreconditionFailure details."""
+
+    precondition: Sequence[tuple[str, str, str]] = ()
 
 
 class Unauthenticated(DomainError):

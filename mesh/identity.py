@@ -2,10 +2,11 @@
 
 With mutual TLS every call arrives over a connection whose client certificate the mesh CA signed; its common
 name (or a DNS SAN) names the calling service. A service accepts RPCs only from the services that legitimately
-call it (``ALLOWED_CALLERS``: the gateway calls everyone; narrative, npc and visual call memory) and refuses
-anyone else with UNAUTHENTICATED, whatever metadata they send. From an allowed caller the ``x-dm-*`` identity
-headers (the end user the gateway verified, propagated by services) are honoured; an allowed caller sending none
-acts as itself: role ``service`` over every campaign. Health and reflection need only a CA-signed certificate.
+call it (``ALLOWED_CALLERS``: the gateway calls everyone; narrative, npc, visual and encounter, whose checks
+read sheets and record rolls, call memory) and refuses anyone else with UNAUTHENTICATED, whatever metadata they
+send. From an allowed caller the ``x-dm-*`` identity headers (the end user the gateway verified, propagated
+by services) are honoured; an allowed caller sending none acts as itself: role ``service`` over every campaign.
+Health and reflection need only a CA-signed certificate.
 
 With ``tls_mode=off`` (the debugging switch) there is no peer to verify: identity metadata is taken on trust and
 a call without it is an internal call, as in a mesh where only trusted processes reach the ports.
@@ -20,7 +21,7 @@ from mesh.errors import Unauthenticated
 
 #: service short name -> the services whose certificates may call its RPCs.
 ALLOWED_CALLERS: dict[str, frozenset[str]] = {
-    "memory": frozenset({"gateway", "narrative", "npc", "visual"}),
+    "memory": frozenset({"gateway", "narrative", "npc", "visual", "encounter"}),
     "narrative": frozenset({"gateway"}),
     "encounter": frozenset({"gateway"}),
     "npc": frozenset({"gateway"}),

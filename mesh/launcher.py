@@ -10,6 +10,7 @@ missing (``mesh.demo``; ``--no-demo`` skips it), so ``python -m gateway.cli play
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -113,11 +114,12 @@ def _demo(settings: Settings) -> None:
     """Create the sample world and the demo campaign if missing, and say how to play it (a failure is reported)."""
     print("\npreparing the demo campaign (the first start ingests the sample world)…", flush=True)
     try:
-        with (
-            grpc.insecure_channel(settings.addr_for("memory")) as memory,
-            grpc.insecure_channel(settings.addr_for("npc")) as npc,
-        ):
-            demo = ensure_demo(memory, npc, Path(settings.worlds_dir) / settings.default_world)
+        key = os.environ.get("DM_API_KEY", "")  # needed only when the gateway has API keys configured
+        metadata = (("authorization", f"Bearer {key}"),) if key else ()
+        with grpc.insecure_channel(
+            settings.addr_for("gateway")
+        ) as gateway:  # the public port, like any client
+            demo = ensure_demo(gateway, Path(settings.worlds_dir) / settings.default_world, metadata)
     except (grpc.RpcError, OSError, ValueError) as exc:
         detail = exc.details() if isinstance(exc, grpc.RpcError) else str(exc)
         print(f"demo campaign not ready: {detail} (see the logs)", file=sys.stderr, flush=True)

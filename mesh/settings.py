@@ -218,6 +218,11 @@ class Settings(BaseSettings):
         description="Whether narration is checked sentence by sentence against the campaign's recorded facts "
         "(the dead, the unconscious, item holders, rulers, deities, met NPCs) and contradictions repaired.",
     )
+    narrative_continuity_judge: bool = Field(
+        False,
+        description="Whether a sentence the continuity rules passed is also judged by the model (a JSON verdict "
+        "from the same model server; one extra model call per sentence).",
+    )
 
     # --- moderation ------------------------------------------------------------------------------------------
     moderation_backend: Literal["rules", "llama-guard", "off"] = Field(
@@ -578,6 +583,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "narrative_context_budget",
         "narrative_record_events",
         "narrative_continuity_guard",
+        "narrative_continuity_judge",
     ),
     "moderation": (
         "moderation_backend",

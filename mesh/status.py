@@ -83,6 +83,17 @@ def rich_status(exc: BaseException, request_id: str) -> status_pb2.Status:
                     domain=exc.domain or DEFAULT_ERROR_DOMAIN,
                 )
             )
+        elif isinstance(exc, errors.FailedPrecondition) and exc.precondition:
+            details.append(
+                error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type=clip(t, 100), subject=clip(s, 200), description=clip(d, 400)
+                        )
+                        for t, s, d in exc.precondition[:MAX_VIOLATIONS]
+                    ]
+                )
+            )
         elif isinstance(exc, errors.ResourceExhausted) and exc.retry_after_s is not None:
             details.append(error_details_pb2.RetryInfo(retry_delay=_duration(exc.retry_after_s)))
         elif isinstance(exc, errors.NotFound | errors.AlreadyExists):
@@ -126,6 +137,7 @@ def unpack_details(status: status_pb2.Status) -> list[object]:
             error_details_pb2.RetryInfo,
             error_details_pb2.ResourceInfo,
             error_details_pb2.RequestInfo,
+            error_details_pb2.PreconditionFailure,
         ):
             if holder.Is(cls.DESCRIPTOR):
                 msg = cls()

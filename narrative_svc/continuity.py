@@ -45,6 +45,7 @@ class Fact:
             "deity": f"{self.value} is the deity of {self.subject}.",
             "name": f"The {self.subject} the party met is named {self.value}.",
             "met": f"The party has already met {self.subject}.",
+            "judged": self.subject if self.subject.endswith(".") else f"{self.subject}.",
         }[self.kind]
 
 
@@ -149,6 +150,12 @@ class Continuity:
     def _index(table: dict[str, Fact], name: str, fact: Fact) -> None:
         for alias in aliases(name):
             table.setdefault(alias, fact)
+
+    def statements(self) -> list[str]:
+        """Every fact once, as plain sentences (what a model judge is told)."""
+        tables = (self.dead, self.unconscious, self.located, self.held, self.lost, self.rulers, self.deities)
+        out = [f.statement for table in (*tables, self.names) for f in table.values()]
+        return list(dict.fromkeys(out))
 
     @property
     def empty(self) -> bool:

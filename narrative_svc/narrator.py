@@ -25,6 +25,7 @@ from mesh.moderation import Moderator
 from mesh.text import Chunk, GenParams, Prompt, Provenance, TextModel, build_prompt
 from mesh.text.procedural import ProceduralBackend, load_tables
 from narrative_svc.continuity import from_context
+from narrative_svc.judge import model_judge
 from narrative_svc.models import NarrationChunk, NarrationRequest, RetrievedContext
 from narrative_svc.ports import MemoryPort
 from narrative_svc.repair import ContinuityFilter, Repair, model_rewriter
@@ -54,6 +55,7 @@ class Narrator:
         context_budget: int = 1024,
         record_events: bool = True,
         continuity_guard: bool = True,
+        continuity_judge: bool = False,
     ) -> None:
         self.model = model
         self.memory = memory
@@ -61,6 +63,7 @@ class Narrator:
         self.context_budget = context_budget
         self.record_events = record_events
         self.continuity_guard = continuity_guard
+        self.continuity_judge = continuity_judge
         self.procedural = ProceduralBackend(context_window=max(model.context_window, 2048))
 
     async def _context(self, req: NarrationRequest) -> RetrievedContext:
@@ -214,8 +217,10 @@ class Narrator:
         if facts.empty:
             return None
         # The procedural writer quotes the record; only a model's sentence is worth a second model call.
-        rewrite = model_rewriter(self.model, seed) if self.model.backend != "procedural" else None
-        return ContinuityFilter(facts, rewrite)
+        by_model = self.model.backend != "procedural"
+        rewrite = model_rewriter(self.model, seed) if by_model else None
+        judge = model_judge(self.model, seed) if by_model and self.continuity_judge else None
+        return ContinuityFilter(facts, rewrite, judge)
 
     async def _record(
         self, req: NarrationRequest, narration: str, info: Provenance, finish: str, repairs: list[Repair]

@@ -18,6 +18,7 @@ from mesh.errors import DomainError
 from mesh.text import GenParams, Message, Prompt, TextModel
 from narrative_svc.continuity import Continuity
 from narrative_svc.guard import SentenceBuffer, Violation, check_sentence
+from narrative_svc.judge import Judge
 
 log = logging.getLogger("narrative_svc.continuity")
 _NUMBER = re.compile(r"\d+")
@@ -112,9 +113,12 @@ async def repair(sentence: str, violation: Violation, facts: Continuity, rewrite
 class ContinuityFilter:
     """Applies the guard to a stream: releases each sentence once it ends and is checked (or repaired)."""
 
-    def __init__(self, facts: Continuity, rewrite: Rewriter | None = None) -> None:
+    def __init__(
+        self, facts: Continuity, rewrite: Rewriter | None = None, judge: Judge | None = None
+    ) -> None:
         self.facts = facts
         self.rewrite = rewrite
+        self.judge = judge
         self.buffer = SentenceBuffer()
         self.repairs: list[Repair] = []
 
@@ -129,6 +133,8 @@ class ContinuityFilter:
 
     async def _checked(self, sentence: str) -> str:
         violation = check_sentence(sentence, self.facts)
+        if violation is None and self.judge is not None and sentence.strip():
+            violation = await self.judge(sentence, self.facts)  # only what the rules passed
         if violation is None:
             return sentence
         fixed = await repair(sentence, violation, self.facts, self.rewrite)

@@ -231,6 +231,7 @@ def build_spec(
         context_budget=settings.narrative_context_budget,
         record_events=settings.narrative_record_events,
         continuity_guard=settings.narrative_continuity_guard,
+        continuity_judge=settings.narrative_continuity_judge,
     )
     servicer = NarrativeServicer(
         narrator,

@@ -21,8 +21,8 @@ from typing import Any
 
 from lore import World
 from lore.facts import Archetype, Culture, Faith, Rank, Region
-from mesh.errors import DeadlineExceeded, FailedPrecondition, ResourceExhausted, Unavailable
-from mesh.text import GenParams, Message, Prompt, Provenance, TextModel
+from mesh.text import Message, Prompt, Provenance, TextModel
+from mesh.text.guarded import guarded_json
 from npc_svc.names import NpcName, pronouns
 from rules.challenge import format_cr
 from rules.statblock import StatBlock
@@ -296,16 +296,6 @@ class WrittenProse:
     problems: tuple[str, ...] = ()
 
 
-def fit_prompt(text: TextModel, prompts: list[Prompt], wanted: int, least: int) -> tuple[Prompt, int] | None:
-    """The first prompt that leaves at least ``least`` tokens for the answer in the model's window, and the
-    answer budget (at most ``wanted``); None when none fits."""
-    for prompt in prompts:
-        room = text.context_window - text.count_messages(prompt.messages) - PROMPT_MARGIN
-        if room >= least:
-            return prompt, min(wanted, room)
-    return None
-
-
 async def write_prose(facts: ProseFacts, seed: int, text: TextModel | None) -> WrittenProse:
     """Procedural prose without a model; with one, the model's checked answer (repaired or replaced when bad).
 
@@ -321,23 +311,20 @@ async def write_prose(facts: ProseFacts, seed: int, text: TextModel | None) -> W
         _prompt(facts, draft, compact=True),
         _prompt(facts, draft, minimal=True),
     ]
-    fitted = fit_prompt(text, prompts, MAX_ANSWER, MIN_ANSWER)
-    if fitted is None:
-        return WrittenProse(
-            draft, procedural, replaced=True, problems=("the prompt does not fit the model's window",)
-        )
-    prompt, budget = fitted
-    try:
-        result = await text.complete_json(
-            prompt,
-            prose_schema(),
-            GenParams(max_tokens=budget, temperature=0.8, seed=seed),
-            fallback=lambda _seed: draft.as_dict(),
-            check=lambda data: check_prose(data, facts.block),
-        )
-    except (Unavailable, FailedPrecondition, DeadlineExceeded, ResourceExhausted) as exc:
-        log.warning("text model failed, procedural NPC prose used: %s", exc)
-        return WrittenProse(draft, procedural, replaced=True, problems=(str(exc),))
+    result = await guarded_json(
+        text,
+        prompts,
+        prose_schema(),
+        draft.as_dict(),
+        seed=seed,
+        wanted=MAX_ANSWER,
+        least=MIN_ANSWER,
+        margin=PROMPT_MARGIN,
+        check=lambda data: check_prose(data, facts.block),
+        what="NPC prose",
+    )
+    if result.replaced:
+        return WrittenProse(draft, procedural, replaced=True, problems=result.problems)
     return WrittenProse(
         NpcProse.from_dict(result.data), result.info, result.repaired, result.fallback, result.problems
     )

@@ -65,6 +65,26 @@ class EncounterServiceStub:
                 request_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckRequest.SerializeToString,
                 response_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckResponse.FromString,
                 _registered_method=True)
+        self.StartCombat = channel.unary_unary(
+                '/dungeonmaster.v1.EncounterService/StartCombat',
+                request_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.StartCombatRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.StartCombatResponse.FromString,
+                _registered_method=True)
+        self.TakeAction = channel.unary_unary(
+                '/dungeonmaster.v1.EncounterService/TakeAction',
+                request_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.TakeActionRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.TakeActionResponse.FromString,
+                _registered_method=True)
+        self.GetCombat = channel.unary_unary(
+                '/dungeonmaster.v1.EncounterService/GetCombat',
+                request_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.GetCombatRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.GetCombatResponse.FromString,
+                _registered_method=True)
+        self.EndCombat = channel.unary_unary(
+                '/dungeonmaster.v1.EncounterService/EndCombat',
+                request_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.EndCombatRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.EndCombatResponse.FromString,
+                _registered_method=True)
 
 
 class EncounterServiceServicer:
@@ -114,6 +134,36 @@ class EncounterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartCombat(self, request, context):
+        """Start a fight: the campaign's characters (by id) against named SRD monsters; initiative is rolled and
+        the monsters play until the first character must act. Every step is recorded in campaign memory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TakeAction(self, request, context):
+        """Resolve the current combatant's declared action (FAILED_PRECONDITION naming whose turn it is when out of
+        turn), then play monsters up to the next character who must act.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCombat(self, request, context):
+        """The fight as memory's events fold it (after a restart too).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndCombat(self, request, context):
+        """Stop a fight where it stands (no XP).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EncounterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +196,26 @@ def add_EncounterServiceServicer_to_server(servicer, server):
                     servicer.ResolveCheck,
                     request_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckRequest.FromString,
                     response_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckResponse.SerializeToString,
+            ),
+            'StartCombat': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartCombat,
+                    request_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.StartCombatRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.StartCombatResponse.SerializeToString,
+            ),
+            'TakeAction': grpc.unary_unary_rpc_method_handler(
+                    servicer.TakeAction,
+                    request_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.TakeActionRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.TakeActionResponse.SerializeToString,
+            ),
+            'GetCombat': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCombat,
+                    request_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.GetCombatRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.GetCombatResponse.SerializeToString,
+            ),
+            'EndCombat': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndCombat,
+                    request_deserializer=dungeonmaster_dot_v1_dot_encounter__pb2.EndCombatRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_encounter__pb2.EndCombatResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -311,6 +381,114 @@ class EncounterService:
             '/dungeonmaster.v1.EncounterService/ResolveCheck',
             dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckRequest.SerializeToString,
             dungeonmaster_dot_v1_dot_encounter__pb2.ResolveCheckResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartCombat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.EncounterService/StartCombat',
+            dungeonmaster_dot_v1_dot_encounter__pb2.StartCombatRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_encounter__pb2.StartCombatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TakeAction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.EncounterService/TakeAction',
+            dungeonmaster_dot_v1_dot_encounter__pb2.TakeActionRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_encounter__pb2.TakeActionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCombat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.EncounterService/GetCombat',
+            dungeonmaster_dot_v1_dot_encounter__pb2.GetCombatRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_encounter__pb2.GetCombatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndCombat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.EncounterService/EndCombat',
+            dungeonmaster_dot_v1_dot_encounter__pb2.EndCombatRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_encounter__pb2.EndCombatResponse.FromString,
             options,
             channel_credentials,
             insecure,

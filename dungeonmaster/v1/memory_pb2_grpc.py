@@ -195,6 +195,21 @@ class MemoryServiceStub:
                 request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.RetrieveContextRequest.SerializeToString,
                 response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.RetrieveContextResponse.FromString,
                 _registered_method=True)
+        self.PinFact = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/PinFact',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.PinFactRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.PinFactResponse.FromString,
+                _registered_method=True)
+        self.ListPinnedFacts = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/ListPinnedFacts',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsResponse.FromString,
+                _registered_method=True)
+        self.UnpinFact = channel.unary_unary(
+                '/dungeonmaster.v1.MemoryService/UnpinFact',
+                request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactRequest.SerializeToString,
+                response_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactResponse.FromString,
+                _registered_method=True)
         self.Reindex = channel.unary_unary(
                 '/dungeonmaster.v1.MemoryService/Reindex',
                 request_serializer=dungeonmaster_dot_v1_dot_memory__pb2.ReindexRequest.SerializeToString,
@@ -456,6 +471,28 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PinFact(self, request, context):
+        """Pins a campaign fact (new text, or an existing event marked important): it is in every retrieved context of
+        the campaign from then on, ahead of everything else, however long the log grows. DM only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPinnedFacts(self, request, context):
+        """The campaign's pinned facts still in force, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnpinFact(self, request, context):
+        """Withdraws a pinned fact (recorded as an event, so the log keeps it). DM only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Reindex(self, request, context):
         """Rebuilds the vector index of a world or campaign from SQL.
         """
@@ -663,6 +700,21 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.RetrieveContext,
                     request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.RetrieveContextRequest.FromString,
                     response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.RetrieveContextResponse.SerializeToString,
+            ),
+            'PinFact': grpc.unary_unary_rpc_method_handler(
+                    servicer.PinFact,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.PinFactRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.PinFactResponse.SerializeToString,
+            ),
+            'ListPinnedFacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPinnedFacts,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsResponse.SerializeToString,
+            ),
+            'UnpinFact': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnpinFact,
+                    request_deserializer=dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactRequest.FromString,
+                    response_serializer=dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactResponse.SerializeToString,
             ),
             'Reindex': grpc.unary_unary_rpc_method_handler(
                     servicer.Reindex,
@@ -1560,6 +1612,87 @@ class MemoryService:
             '/dungeonmaster.v1.MemoryService/RetrieveContext',
             dungeonmaster_dot_v1_dot_memory__pb2.RetrieveContextRequest.SerializeToString,
             dungeonmaster_dot_v1_dot_memory__pb2.RetrieveContextResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PinFact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/PinFact',
+            dungeonmaster_dot_v1_dot_memory__pb2.PinFactRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.PinFactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPinnedFacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/ListPinnedFacts',
+            dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.ListPinnedFactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnpinFact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dungeonmaster.v1.MemoryService/UnpinFact',
+            dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactRequest.SerializeToString,
+            dungeonmaster_dot_v1_dot_memory__pb2.UnpinFactResponse.FromString,
             options,
             channel_credentials,
             insecure,

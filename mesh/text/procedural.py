@@ -2,8 +2,9 @@
 
 Used when no model server is configured, so the whole mesh runs on a fresh machine. Deterministic under the
 seed (one ``random.Random`` per request, seeded from the request's seed and task), and honest: every result is
-marked ``procedural`` with backend "procedural" and zero tokens. It quotes the retrieved facts verbatim rather
-than inventing any, which keeps it consistent with the lore by construction.
+marked ``procedural`` with backend "procedural" and zero tokens. Narration is written as a scene by
+``mesh.text.scene``; the retrieved facts it uses are rewritten as plain sentences, never invented, which keeps it
+consistent with the lore by construction.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import yaml
 
 from mesh.text.model import Check, Fallback, TextModel, use_fallback
-from mesh.text.outcomes import Outcome, outcome_from_variables, tell
+from mesh.text.scene import write_scene
 from mesh.text.schema import validate_json
 from mesh.text.templates import PromptLibrary
 from mesh.text.types import Chunk, ContextItem, GenParams, JsonResult, Prompt, Provenance
@@ -82,82 +83,6 @@ def second_person(action: str) -> str:
     if not re.match(r"\s*I(?:'m)?\b", action):
         return ""
     return _YOU_WORD.sub(lambda m: _YOU.get(m.group(0).lower(), m.group(0)), action.strip())
-
-
-def _pick(rng: random.Random, table: dict[str, Any], name: str, tone: str = "") -> str:
-    entry = table[name]
-    if isinstance(entry, dict):
-        entry = entry.get(tone) or entry["default"]
-    return str(rng.choice(entry))
-
-
-def _tone(variables: dict[str, Any]) -> str:
-    return str(variables.get("tone", "")).strip().lower()
-
-
-def write_narration(prompt: Prompt, rng: random.Random) -> str:
-    """Narrate an action: opener, senses, the retrieved facts quoted, a consequence and a closer."""
-    t = load_tables("narration")
-    v = prompt.variables
-    tone = _tone(v)
-    actor = str(v.get("actor") or "The party").strip()
-    action = str(v.get("action", "")).strip().rstrip(".!?")
-    spoken = second_person(action)
-    if spoken:  # "I search the body" is told back as "you search the body", never quoted
-        opener = _pick(rng, t, "openers_you", tone).format(actor=actor, action=spoken)
-    else:
-        opener = _pick(rng, t, "openers", tone).format(actor=actor, action=f'"{action}"')
-    sense = _pick(rng, t, "senses", tone)
-    lines = [f"{opener} Around you, {sense}."]
-    states = [c for c in prompt.context if c.source == "character_state"]
-    facts = _facts_to_quote(prompt.context, rng)
-    fact_lines: list[str] = []
-    leads = rng.sample(t["lore_leads"], len(t["lore_leads"]))  # a different lead for each fact
-    seen: set[str] = set()
-    for item in facts[:3]:
-        sentence = first_sentence(item.text)
-        if sentence not in seen:
-            seen.add(sentence)
-            fact_lines.append(f"{leads[len(fact_lines) % len(leads)]} {sentence}")
-    if fact_lines:
-        lines.append(" ".join(fact_lines))
-    if states:
-        summary = "; ".join(first_sentence(s.text).rstrip(".") for s in states[:3])
-        lines.append(f"{rng.choice(t['state_leads'])} {summary}.")
-    told = [tell(o, rng) for o in _outcomes(v)]
-    if told:  # the rules decided: tell that, never a generic consequence that could contradict it
-        lines.append(f"{' '.join(told)} {_pick(rng, t, 'closers', tone)}")
-    else:
-        lines.append(f"{rng.choice(t['consequences'])} {_pick(rng, t, 'closers', tone)}")
-    return "\n\n".join(lines)
-
-
-def _outcomes(variables: dict[str, Any]) -> list[Outcome]:
-    found = (outcome_from_variables(o) for o in variables.get("outcomes") or () if isinstance(o, dict))
-    return [o for o in found if o is not None]
-
-
-#: Context sources the campaign log fills (the players' own actions, earlier narration, rolls): never quoted back.
-_LOG_SOURCES = frozenset({"campaign", "recent_event", "character_state"})
-
-
-def _quotable(text: str) -> bool:
-    """True when the text opens with a whole sentence of prose (not a table, not a run-on list cut short)."""
-    sentence = first_sentence(text)
-    return bool(sentence) and not sentence.endswith("…")
-
-
-def _facts_to_quote(context: tuple[ContextItem, ...], rng: random.Random) -> list[ContextItem]:
-    """The facts worth telling: what was retrieved for this action first, then one of the pinned world truths
-    (varied by the seed, so the same rule is not recited every turn), never the campaign log read back."""
-    quotable = [c for c in context if c.source not in _LOG_SOURCES and _quotable(c.text)]
-    pinned = [c for c in quotable if c.source == "pinned"]
-    relevant = [c for c in quotable if c.source != "pinned"]
-    chosen = relevant[:2]
-    if pinned:
-        chosen.append(pinned[rng.randrange(min(4, len(pinned)))])
-    rest = [c for c in (*relevant[2:], *pinned) if c not in chosen]
-    return chosen + rest[: max(0, 3 - len(chosen))]
 
 
 def write_summary(prompt: Prompt, rng: random.Random) -> str:
@@ -257,7 +182,7 @@ def fill_schema(schema: dict[str, Any], rng: random.Random, words: list[str]) ->
 
 
 TEXT_WRITERS: dict[str, Callable[[Prompt, random.Random], str]] = {
-    "narrate": write_narration,
+    "narrate": write_scene,
     "summarize": write_summary,
 }
 JSON_WRITERS: dict[str, Callable[[Prompt, random.Random], dict[str, Any]]] = {

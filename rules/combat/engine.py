@@ -117,7 +117,10 @@ def start_combat(
             [Patch(c.id, JOIN, joined)],
         )
     people = st.state.combatants.values()
-    order = tuple(c.id for c in sorted(people, key=lambda c: (-c.initiative, -c.dex, c.id)))
+    place = {
+        c.id: i for i, c in enumerate(combatants)
+    }  # ties: the order given, not ids (ids differ per store)
+    order = tuple(c.id for c in sorted(people, key=lambda c: (-c.initiative, -c.dex, place[c.id])))
     st.emit(
         "order",
         "",
@@ -251,10 +254,24 @@ def _check(st: _Step, actor: Combatant, d: Declared) -> None:
     sheet = st.sources.get(actor.id)
     if not isinstance(sheet, CharacterSheet):
         raise InvalidArgument([("actor", f"{actor.name} is run by the rules, not declared")])
+    # Fields first (an unknown name is bad input whatever the turn), then the rules.
+    targets = [_target(st, t, i) for i, t in enumerate(d.targets)]
+    if d.kind in ("attack", "offhand"):
+        _weapon(sheet, d.weapon)
+    if d.kind == "cast":
+        try:
+            find_spell(d.spell)
+        except NotFound:
+            raise InvalidArgument(
+                [("action.spell", f"unknown damage or healing spell {d.spell!r}")]
+            ) from None
+    if d.kind == "use" and d.item not in POTIONS:
+        raise InvalidArgument([("action.item", f"unknown item {d.item!r}; valid: {', '.join(POTIONS)}")])
+    if d.kind == "move" and d.position not in BANDS:
+        raise InvalidArgument([("action.position", f"must be one of {', '.join(BANDS)}")])
     legal = legal_actions(st.state, st.sources, actor)
     if d.kind not in legal:
         raise _illegal(st, actor, f"{d.kind} is not possible now")
-    targets = [_target(st, t, i) for i, t in enumerate(d.targets)]
     for i, t in enumerate(targets):
         if d.kind in ("attack", "offhand") and (t.side == actor.side or t.down):
             raise InvalidArgument([(f"action.targets[{i}]", f"{t.name} is not a foe still fighting")])

@@ -16,6 +16,8 @@ class NotYourTurn(FailedPrecondition):
         self.current = current
         self.current_name = current_name
         super().__init__(f"not {actor}'s turn: it is {current_name}'s turn ({current})")
+        #: (type, subject, description) for the transport's PreconditionFailure details.
+        self.precondition = [("TURN", current, f"it is {current_name}'s turn")]
 
 
 class IllegalAction(FailedPrecondition):
@@ -27,6 +29,7 @@ class IllegalAction(FailedPrecondition):
         self.legal = tuple(legal)
         suffix = f"; legal now: {', '.join(self.legal)}" if self.legal else ""
         super().__init__(f"{rule}{suffix}")
+        self.precondition = [("RULE", rule, f"legal now: {', '.join(self.legal)}" if self.legal else rule)]
 
 
 class CombatOver(FailedPrecondition):

@@ -158,6 +158,18 @@ class Memory(memory_pb2_grpc.MemoryServiceServicer):
         self.live.append(request.update)
         return memory_pb2.PublishLiveResponse(watchers=0)
 
+    async def UpdateSession(self, request: Any, context: Any) -> memory_pb2.UpdateSessionResponse:
+        self.log.see("UpdateSession", context)
+        session = memory_pb2.Session(
+            id=request.session_id, campaign_id="camp-a", number=1, title=request.title
+        )
+        return memory_pb2.UpdateSessionResponse(session=session)
+
+    async def PinFact(self, request: Any, context: Any) -> memory_pb2.PinFactResponse:
+        self.log.see("PinFact", context)
+        fact = memory_pb2.Event(id="pin-1", campaign_id=request.campaign_id, content=request.text)
+        return memory_pb2.PinFactResponse(fact=fact)
+
     async def IngestLore(self, request_iterator: Any, context: Any) -> memory_pb2.IngestLoreResponse:
         self.log.see("IngestLore", context)
         docs = chunks = 0
@@ -213,6 +225,12 @@ class Narrative(narrative_pb2_grpc.NarrativeServiceServicer):
         self.log = log
         self.delay_s = 0.0
         self.started = asyncio.Event()
+        self.summaries: list[narrative_pb2.SummarizeSessionRequest] = []
+
+    async def SummarizeSession(self, request: Any, context: Any) -> narrative_pb2.SummarizeSessionResponse:
+        self.log.see("SummarizeSession", context)
+        self.summaries.append(request)
+        return narrative_pb2.SummarizeSessionResponse(summary="In this session: things happened.")
 
     async def Narrate(self, request: Any, context: Any) -> AsyncIterator[narrative_pb2.NarrateResponse]:
         self.log.see("Narrate", context)

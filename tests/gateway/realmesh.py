@@ -84,12 +84,13 @@ def start_mesh(
     key_specs: Mapping[str, tuple[str, list[str] | None, dict[str, Any]]],
     *,
     mutual_tls: bool = False,
+    gateway_env: Mapping[str, str] | None = None,
 ) -> RealMesh:
     """Start the mesh under ``root``. ``key_specs``: key id -> (role, campaigns or None for the two, extra).
 
     Campaign lists may name "A" and "B" for the two campaigns created here; None means every campaign.
     ``mutual_tls`` runs the services as deployed (certificates from ``mesh.certs``); setup then calls memory
-    with the gateway's certificate.
+    with the gateway's certificate. ``gateway_env`` adds settings of the gateway only.
     """
     env = mesh_env(root / "data", {"DM_TLS_MODE": "mutual"} if mutual_tls else None)
     credentials = None
@@ -127,8 +128,8 @@ def start_mesh(
                 else [ids[0] if c == "A" else ids[1] if c == "B" else c for c in campaigns]
             )
             records.append({"id": key_id, "sha256": hash_key(key), "role": role, "campaigns": scope, **extra})
-        gateway_env = dict(env, DM_GATEWAY_API_KEYS=json.dumps(records))
-        mesh = RealMesh(procs, env, gateway_env, log_dir, ids[0], ids[1], keys)
+        gw_env = dict(env, DM_GATEWAY_API_KEYS=json.dumps(records), **(gateway_env or {}))
+        mesh = RealMesh(procs, env, gw_env, log_dir, ids[0], ids[1], keys)
         for name in ORDER[1:]:
             mesh.restart(name)
         mesh.env["DM_E2E_WARMUP_S"] = f"{warmup_s:.1f}"

@@ -62,7 +62,8 @@ async def test_campaign_scope(rig: Rig) -> None:
     assert await _code(rig, GET_CAMPAIGN, _campaign("camp-b"), auth("dm-all")) == grpc.StatusCode.OK
     # Reached by id: the owning campaign is looked up before the call is let through.
     char_b = memory_pb2.GetCharacterRequest(character_id="char-b").SerializeToString()
-    assert await _code(rig, GET_CHARACTER, char_b, auth("dm-a")) == grpc.StatusCode.PERMISSION_DENIED
+    # Another campaign's character is answered as if it did not exist.
+    assert await _code(rig, GET_CHARACTER, char_b, auth("dm-a")) == grpc.StatusCode.NOT_FOUND
     char_a = memory_pb2.GetCharacterRequest(character_id="char-a").SerializeToString()
     assert await _code(rig, GET_CHARACTER, char_a, auth("dm-a")) == grpc.StatusCode.OK
     # World-level writes need a key for every campaign; composite calls obey the same rules.

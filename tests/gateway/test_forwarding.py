@@ -8,7 +8,7 @@ from google.rpc import error_details_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from dungeonmaster.v1 import encounter_pb2, memory_pb2, visual_pb2
+from dungeonmaster.v1 import encounter_pb2, memory_pb2, narrative_pb2, visual_pb2
 from gateway.access import POLICIES, policy_for
 from gateway.routes import MODULES, module_routes, module_service_names
 from tests.gateway.conftest import Rig, auth, eventually
@@ -173,3 +173,37 @@ async def test_unknown_service_down_is_unavailable_with_status(rig: Rig) -> None
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await rig.raw("/dungeonmaster.v1.ItemService/AppraiseItem")(b"", metadata=DM, timeout=5)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_pinning_campaign_facts_is_forwarded_for_the_dm_only(rig: Rig) -> None:
+    pin = rig.raw("/dungeonmaster.v1.MemoryService/PinFact")
+    request = memory_pb2.PinFactRequest(campaign_id="camp-a", text="The oath binds Mira.", request_id="p1")
+    with pytest.raises(grpc.aio.AioRpcError) as player:
+        await pin(request.SerializeToString(), metadata=auth("player-a"), timeout=5)
+    assert player.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert not any(c.method == "PinFact" for c in rig.fakes.log.calls), "refused at the gateway"
+    # A DM key reaches memory, with the DM's identity.
+    reply = memory_pb2.PinFactResponse.FromString(
+        await pin(request.SerializeToString(), metadata=auth("dm-a"), timeout=5)
+    )
+    assert reply.fact.content == "The oath binds Mira."
+    seen = rig.fakes.log.last("PinFact")
+    assert (seen.role, seen.campaigns) == ("dm", ("camp-a",))
+    for method in ("ListPinnedFacts", "UnpinFact"):
+        assert policy_for("dungeonmaster.v1.MemoryService", method).campaign == "required"
+    assert "player" not in policy_for("dungeonmaster.v1.MemoryService", "UnpinFact").roles
+
+
+async def test_ending_a_session_refreshes_its_summary_and_the_arc(rig: Rig) -> None:
+    update = rig.raw("/dungeonmaster.v1.MemoryService/UpdateSession")
+    narrative = rig.fakes.servicers["narrative"]
+    before = len(narrative.summaries)
+    await update(memory_pb2.UpdateSessionRequest(session_id="s1", title="x").SerializeToString(), metadata=DM)
+    await update(memory_pb2.UpdateSessionRequest(session_id="s1", end=True).SerializeToString(), metadata=DM)
+    await eventually(lambda: len(narrative.summaries) >= before + 2)
+    made = narrative.summaries[before:]
+    assert [(r.campaign_id, r.session_id, r.level) for r in made] == [
+        ("camp-a", "s1", narrative_pb2.SUMMARY_LEVEL_SESSION),
+        ("camp-a", "s1", narrative_pb2.SUMMARY_LEVEL_ARC),
+    ]
+    assert rig.fakes.log.last("SummarizeSession").role == "dm"  # with the caller's identity

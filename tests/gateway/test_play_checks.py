@@ -7,10 +7,13 @@ exactly once, even when the same turn id is played again. Another campaign's cha
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Iterator
 
 import grpc
 import pytest
+from rich.console import Console
 
 from dungeonmaster.v1 import (
     common_pb2,
@@ -21,6 +24,7 @@ from dungeonmaster.v1 import (
     npc_pb2,
     npc_pb2_grpc,
 )
+from gateway import cli
 from mesh.text.outcomes import load_tables
 from tests.gateway.realmesh import RealMesh, start_mesh
 
@@ -125,3 +129,69 @@ def test_a_character_of_another_campaign_is_not_found_and_nothing_is_rolled(mesh
     assert "character" in (info.value.details() or "")
     assert _check_events(mesh, mesh.campaign_a) == before
     assert _check_events(mesh, mesh.campaign_b) == []
+
+
+def test_cli_builds_a_character_by_flags_or_questions_and_shows_its_sheet(
+    mesh: RealMesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def run(argv: list[str]) -> str:
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=140, color_system=None)
+        code = cli.main(["--gateway", mesh.gateway, "--key", mesh.keys["dm"], *argv], console)
+        assert code == 0, buffer.getvalue()
+        return buffer.getvalue()
+
+    flags = "--name Wren --class ranger --race elf --subrace high-elf --level 2 --background-skills insight,religion"
+    built = run(["character", "new", "--campaign", mesh.campaign_a, *flags.split()])
+    assert "Wren — high elf ranger 2" in built, built
+    character_id = re.search(r"--character (\S+)", built)
+    assert character_id is not None, built
+    shown = run(["character", "show", character_id.group(1)])
+    assert "Wren — high elf ranger 2" in shown and "Saving throws: Str +" in shown and "HP " in shown, shown
+
+    # No flags: the questions are asked (a wrong answer is asked again), then the sheet is printed.
+    monkeypatch.setattr("sys.stdin", io.StringIO("Tamsin\nnecromancer\nwizard\ngnome\nrock-gnome\n4\n"))
+    asked = run(["character", "new", "--campaign", mesh.campaign_a, "--background-skills", "history,arcana"])
+    assert "choose one of:" in asked and "Tamsin — rock gnome wizard 4" in asked, asked
+    assert "Spellcasting (Int)" in asked, asked
+
+
+def test_an_encounter_is_sized_for_the_campaigns_stored_party(mesh: RealMesh) -> None:
+    with grpc.insecure_channel(mesh.gateway) as channel:
+        campaign = (
+            memory_pb2_grpc.MemoryServiceStub(channel)
+            .CreateCampaign(
+                memory_pb2.CreateCampaignRequest(world_id="ashen-reach", name="Stored party"),
+                metadata=mesh.auth("dm"),
+                timeout=30,
+            )
+            .campaign.id
+        )
+    for name, cls, level in (("Ash", "fighter", 3), ("Cor", "cleric", 5)):
+        with grpc.insecure_channel(mesh.gateway) as channel:
+            npc_pb2_grpc.NpcServiceStub(channel).BuildCharacter(
+                npc_pb2.BuildCharacterRequest(
+                    campaign_id=campaign,
+                    name=name,
+                    character_class=cls,
+                    level=level,
+                    pregenerated=True,
+                    save=True,
+                ),
+                metadata=mesh.auth("dm"),
+                timeout=30,
+            )
+    with grpc.insecure_channel(mesh.gateway) as channel:
+        request = gateway_pb2.PlayTurnRequest(
+            campaign_id=campaign, turn_id="fight-1", input="We draw our swords and attack the bandits", seed=4
+        )
+        replies = list(
+            gateway_pb2_grpc.GameMasterServiceStub(channel).PlayTurn(
+                request, metadata=mesh.auth("dm"), timeout=60
+            )
+        )
+    warnings = [r.warning.message for r in replies if r.WhichOneof("event") == "warning"]
+    encounters = [r.encounter.encounter for r in replies if r.WhichOneof("event") == "encounter"]
+    assert len(encounters) == 1, warnings
+    # The DMG's 2014 thresholds summed over a level 3 and a level 5 character (no party in the request).
+    assert list(encounters[0].xp.thresholds_2014) == [75 + 250, 150 + 500, 225 + 750, 400 + 1100]

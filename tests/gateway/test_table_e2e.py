@@ -9,8 +9,12 @@ sees nothing twice, a player cannot act for another's character, and two gateway
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
+import os
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from rich.console import Console
 
 from dungeonmaster.v1 import (
     common_pb2,
@@ -27,8 +32,9 @@ from dungeonmaster.v1 import (
     memory_pb2,
     memory_pb2_grpc,
 )
+from gateway import cli
 from tests.gateway.realmesh import RealMesh, start_mesh
-from tests.support.procs import ServiceProcess, free_port, start_service
+from tests.support.procs import ROOT, ServiceProcess, free_port, start_service
 
 PLAYERS = ("p1", "p2", "p3", "p4")
 KEYS = {
@@ -388,3 +394,56 @@ def test_two_gateways_keep_one_order(mesh: RealMesh, seats: dict[str, str], tmp_
         for watcher in watchers.values():
             watcher.stop()
         second.stop()
+
+
+def test_terminal_client_watches_another_players_turn(mesh: RealMesh, seats: dict[str, str]) -> None:
+    before = full_log(mesh)
+    after = str(before[-1].sequence) if before else ""
+    out = io.StringIO()
+    console = Console(file=out, width=400, color_system=None)
+    argv = ["--gateway", mesh.gateway, "--key", mesh.keys["p5"], "watch", "--campaign", mesh.campaign_a]
+    codes: list[int] = []
+    watcher = threading.Thread(
+        target=lambda: codes.append(cli.main([*argv, "--after", after, "--count", "2"], console=console))
+    )
+    watcher.start()
+    time.sleep(0.5)  # let the watch open before the turn starts, so its narration comes live
+    play(mesh.gateway, mesh, "p3", "cli-watch-1", ACTIONS[1], character_ids=[seats["p3"]], max_tokens=60)
+    watcher.join(60)
+    assert codes == [0]
+    text = out.getvalue()
+    assert "— p3's turn —" in text
+    log = [e for e in full_log(mesh) if e.sequence > int(after or 0)]
+    action = next(e for e in log if e.kind == memory_pb2.EVENT_KIND_PLAYER_ACTION)
+    narration = next(e for e in log if e.kind == memory_pb2.EVENT_KIND_DM_NARRATION)
+    assert f"#{action.sequence} player action p3: {ACTIONS[1]}" in text
+    assert " ".join(narration.content.split())[:40] in " ".join(text.split())
+
+
+def test_node_watcher_follows_and_resumes(mesh: RealMesh, seats: dict[str, str]) -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is required (installed by make setup / .ci/run)")
+    modules = ROOT / "tests" / "interop" / "node_modules"
+    if not (modules / "@grpc" / "grpc-js").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=modules.parent, check=True, timeout=300)
+    env = dict(
+        os.environ,
+        NODE_PATH=str(modules),
+        DM_GATEWAY_ADDR=mesh.gateway,
+        DM_WATCH_KEY=mesh.keys["p5"],
+        DM_PLAYER_KEY=mesh.keys["p4"],
+        DM_CAMPAIGN=mesh.campaign_a,
+        DM_CHARACTER=seats["p4"],
+    )
+    here = Path(__file__).parent
+    result = subprocess.run(
+        [node, "--test", "--test-reporter=spec", str(here / "watch_campaign.test.js")],
+        cwd=here,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert "pass 1" in result.stdout, result.stdout[-3000:]

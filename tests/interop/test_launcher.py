@@ -14,11 +14,12 @@ from pathlib import Path
 import grpc
 
 from mesh.demo import DEMO_PARTY, ensure_demo
-from tests.support.procs import ROOT, SERVICES, health_status, mesh_env
+from tests.support.procs import ROOT, SERVICES, health_status, mesh_env, tls_credentials
 
 
 def test_launcher_starts_every_service_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    env = mesh_env(tmp_path / "data", {"DM_LOG_LEVEL": "INFO"})  # logs to show they go to files
+    # As `make run` runs by default: mutual TLS between the services (the launcher makes the certificates).
+    env = mesh_env(tmp_path / "data", {"DM_LOG_LEVEL": "INFO", "DM_TLS_MODE": "mutual"})
     proc = subprocess.Popen(
         [sys.executable, "-m", "mesh.launcher", "--timeout", "120"],
         cwd=ROOT,
@@ -44,7 +45,8 @@ def test_launcher_starts_every_service_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
             address = f"127.0.0.1:{env[f'DM_{name.upper()}_PORT']}"
             assert f"{name}" in output and address in output, (name, output)
             assert str(tmp_path / "data" / "logs" / f"{name}.log") in output, output
-            assert health_status(address, "liveness") is not None, name
+            credentials = None if name == "gateway" else tls_credentials(env)
+            assert health_status(address, "liveness", credentials=credentials) is not None, name
         # The JSON logs went to the files, not over the table.
         assert '"level"' not in output, output
         assert '"level": "INFO"' in (tmp_path / "data" / "logs" / "memory.log").read_text()
@@ -76,11 +78,8 @@ def test_launcher_starts_every_service_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
         assert "you search the body for clues" in turn[check_at:], turn  # the narration, after the check
 
         # Starting again finds everything in place: nothing is created twice.
-        with (
-            grpc.insecure_channel(f"127.0.0.1:{env['DM_MEMORY_PORT']}") as memory,
-            grpc.insecure_channel(f"127.0.0.1:{env['DM_NPC_PORT']}") as npc,
-        ):
-            again = ensure_demo(memory, npc, ROOT / "worlds" / "ashen-reach")
+        with grpc.insecure_channel(f"127.0.0.1:{env['DM_GATEWAY_PORT']}") as gateway:
+            again = ensure_demo(gateway, ROOT / "worlds" / "ashen-reach")
         assert again.created == [] and list(again.characters) == [n for n, _ in DEMO_PARTY]
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import grpc
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from dungeonmaster.v1 import memory_pb2 as M
 from memory_svc import catalog, characters
 from memory_svc.characters import CharacterInput, StateInput
-from memory_svc.db import Database
+from memory_svc.db import Database, alembic_config
 from mesh.errors import InvalidArgument, NotFound
 from mesh.status import unpack_details
 from rules.sheets import pregenerated
@@ -205,3 +207,56 @@ async def test_over_grpc(make_memory: MemoryFactory) -> None:
         assert bad_fields(err.value) == {"character.sheet_json"}
         listed = await stub.ListCharacters(M.ListCharactersRequest(campaign_id=ours.id))
         assert [c.name for c in listed.characters] == ["Pip"]
+
+
+def test_upgrade_from_the_first_schema_keeps_states_and_their_history(tmp_path: Path) -> None:
+    """A database written before player characters existed upgrades in place: its rows read as before, and
+    updates (the history trigger recreated with the new column) keep the old state for "as of"."""
+    database = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    with database.engine.begin() as conn:
+        cfg = alembic_config(database.url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    with database.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO worlds (slug, name, description, created_at) "
+                "VALUES ('w', 'W', '', '2026-01-01 00:00:00.000000')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO campaigns (world_id, name, description, created_at) "
+                "VALUES (1, 'C', '', '2026-01-01 00:00:00.000000')"
+            )
+        )
+        campaign = str(conn.execute(sa.text("SELECT id FROM campaigns")).scalar_one())
+        conn.execute(
+            sa.text(
+                "INSERT INTO characters (campaign_id, name, is_npc, ancestry, character_class, level, "
+                "description, secrets, tags, created_at) "
+                "VALUES (:c, 'Old', 0, '', '', 0, '', '[]', '[]', '2026-01-01 00:00:00.000000')"
+            ),
+            {"c": int(campaign)},
+        )
+        old_id = conn.execute(sa.text("SELECT id FROM characters")).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO character_states (character_id, hit_points, max_hit_points, temporary_hit_points, "
+                "conditions, inventory, notes) VALUES (:c, 7, 9, 0, '[]', '[]', '')"
+            ),
+            {"c": old_id},
+        )
+    database.upgrade()
+    first = characters.current_state(database, str(old_id))
+    assert (first.hit_points, first.live) == (7, None)
+    characters.update_state(database, str(old_id), StateInput(3, 9), "u1")
+    assert characters.state_as_of(database, str(old_id), first.valid_from).hit_points == 7
+    assert characters.current_state(database, str(old_id)).hit_points == 3
+    pc = characters.create_character(
+        database, campaign, CharacterInput(name="New", sheet_json=_sheet_json()), None
+    )
+    start = characters.current_state(database, str(pc.id))
+    characters.update_state(database, str(pc.id), StateInput(hit_points=1, live={"hit_dice": 2}), "u2")
+    then = characters.state_as_of(database, str(pc.id), start.valid_from)
+    assert then.live is not None and then.live["hit_dice"] == 5

@@ -17,7 +17,7 @@ M = memory_pb2
 
 
 def who(role: str, key: str) -> tuple[tuple[str, str], ...]:
-    return (("x-dm-role", role), ("x-dm-key-id", key))
+    return (("x-dm-role", role), ("x-dm-key-id", key), ("x-dm-campaigns", "*"))
 
 
 P1, P2, DM = who("player", "p1"), who("player", "p2"), who("dm", "dm")
@@ -192,3 +192,21 @@ async def test_table_rpcs_name_bad_fields(make_memory: MemoryFactory) -> None:
             await stream.read()
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert {"campaign_id", "after_sequence"} <= bad_fields(err.value)
+
+
+async def test_table_rpcs_hide_other_campaigns(make_memory: MemoryFactory) -> None:
+    memory: Memory = make_memory()
+    async with serving(memory) as (_, stub):
+        cid = await campaign(stub)
+        await stub.PublishLive(  # resolves (and caches) the campaign for a caller who may see it
+            M.PublishLiveRequest(campaign_id=cid, update=M.LiveUpdate(kind=M.LIVE_KIND_NARRATION)),
+            metadata=DM,
+        )
+        elsewhere = (("x-dm-role", "player"), ("x-dm-key-id", "p9"), ("x-dm-campaigns", "999999"))
+        stream = stub.WatchEvents(M.WatchEventsRequest(campaign_id=cid), metadata=elsewhere)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stream.read()
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.AcquireTurn(M.AcquireTurnRequest(campaign_id=cid, turn_id="t"), metadata=elsewhere)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -95,3 +95,32 @@ async def test_guard_off_lets_the_model_text_through(
             request = narrative_pb2.NarrateRequest(action="I wait", context=[DEAD], seed=3)
             messages = [m for _, m in await narrate(mesh, request)]
     assert "".join(m.text for m in messages) == "".join(STREAM)
+
+
+async def test_the_optional_model_judge_catches_what_the_rules_pass(
+    start_narrative: Callable[..., AbstractAsyncContextManager[Mesh]], caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = ["The fog lifts. ", "The bridge to Highcrag ", "stands whole and proud. ", "Crows call."]
+    answers = [
+        '{"contradicts": false, "fact": ""}',
+        '{"contradicts": true, "fact": "The bridge to Highcrag was burned."}',
+        "The charred bridge to Highcrag is still smoking.",
+        '{"contradicts": false, "fact": ""}',
+    ]
+    with ScriptedModel(streams=[stream], answers=answers) as model:
+        async with start_narrative(
+            vllm_urls=[model.url], text_load_poll_s=0.2, narrative_continuity_judge=True
+        ) as mesh:
+            request = narrative_pb2.NarrateRequest(action="I look around", context=[DEAD], seed=8)
+            with caplog.at_level(logging.WARNING, logger="narrative_svc.continuity"):
+                messages = [m for _, m in await narrate(mesh, request)]
+    text = "".join(m.text for m in messages)
+    assert text == "The fog lifts. The charred bridge to Highcrag is still smoking. Crows call."
+    judged = [
+        json.dumps(b)
+        for b in model.bodies
+        if "continuity record" in json.dumps(b) or "Record:" in json.dumps(b)
+    ]
+    assert len(judged) == 3 and all("Captain Aldric Voss is dead." in b for b in judged)
+    logged = [r for r in caplog.records if getattr(r, "continuity_fact", None)]
+    assert [r.continuity_fact for r in logged] == ["The bridge to Highcrag was burned."]  # type: ignore[attr-defined]

@@ -64,7 +64,10 @@ async def real(tmp_path: Path) -> AsyncIterator[Real]:
 
 async def test_narration_with_real_memory_retrieves_records_and_logs(real: Real) -> None:
     request = narrative_pb2.NarrateRequest(
-        campaign_id=real.campaign_id, session_id=real.session_id, action="I ride to the Gull Tower", seed=3
+        campaign_id=real.campaign_id,
+        session_id=real.session_id,
+        action="I ride to the Gull Tower and ask who rules the coast, House Varrow?",
+        seed=3,
     )
     messages = [m async for m in real.narrative.Narrate(request, timeout=60)]
     text = "".join(m.text for m in messages)

@@ -260,7 +260,25 @@ async def test_saved_character_is_stored_with_its_sheet_and_a_rested_state(
                     )
                 )
                 assert reply.character_id
-                for fields in ({"level": 21}, {"race": "orc"}, {"background_skills": ["flying"]}):
+                for fields in (
+                    {"level": 21},
+                    {"level": 0},
+                    {"character_class": "necromancer"},
+                    {"race": "orc"},
+                    {"background_skills": ["flying"]},
+                    {
+                        "ability_method": N.ABILITY_METHOD_POINT_BUY,
+                        "scores": common_pb2.AbilityScores(
+                            strength=15, dexterity=15, constitution=15, intelligence=15, wisdom=8, charisma=8
+                        ),
+                    },
+                    {
+                        "ability_method": N.ABILITY_METHOD_GIVEN,
+                        "scores": common_pb2.AbilityScores(
+                            strength=1, dexterity=10, constitution=10, intelligence=10, wisdom=10, charisma=10
+                        ),
+                    },
+                ):
                     request = N.BuildCharacterRequest(
                         **{**BASE, "campaign_id": campaign.id, "save": True, **fields}
                     )

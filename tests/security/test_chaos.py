@@ -31,6 +31,7 @@ RECOVERY_BOUND_S = 45.0
 PLAYERS = 3
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_turns_survive_killed_services_and_network_faults(tmp_path: Path) -> None:
     with chaos_mesh(tmp_path) as (mesh, proxy), grpc.insecure_channel(mesh.gateway) as channel:

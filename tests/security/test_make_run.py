@@ -108,7 +108,8 @@ def test_make_run_serves_mutual_tls_and_clients_reach_the_gateway(tmp_path: Path
         )
         assert shown.returncode == 0, shown.stdout + shown.stderr
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
+        # Memory first finishes embedding the sample world the demo ingested (the launcher allows it a minute).
+        rest, _ = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -203,3 +203,8 @@ async def test_server_maps_bad_unary_and_streamed_requests_to_invalid_argument()
             assert _violations(err.value) == ["path"]
             reply = memory_pb2.IngestLoreResponse.FromString(await ingest(iter([good, good]), timeout=5))
             assert reply.documents == 2
+
+
+def test_out_of_range_audience_is_refused_not_stored_as_player() -> None:
+    req = memory_pb2.RecordEventRequest(campaign_id="1", event=memory_pb2.Event(content="x", audience=7))  # type: ignore[arg-type]
+    assert fields_of(guard()(req.SerializeToString())) == ["event.audience"]

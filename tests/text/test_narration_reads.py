@@ -68,13 +68,13 @@ async def test_the_narration_reads_cleanly(seed: int) -> None:
     )
     text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
     assert not re.search(r"[*#`_\[\]|…]", text), text
-    assert "you search the body for clues" in text and '"' not in text, text
+    assert "you search the body for clues" in text.lower() and '"' not in text, text
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
     assert len(sentences) == len(set(sentences)), text
-    assert text.count("The drowned bells ring only at low tide.") == 1, text  # given twice, told once
+    assert text.lower().count("the drowned bells ring only at low tide.") == 1, text  # given twice, told once
 
 
-async def test_the_campaign_log_is_not_read_back_and_pinned_truths_vary() -> None:
+async def test_the_campaign_log_is_not_read_back_and_pinned_truths_are_not_recited() -> None:
     backend = ProceduralBackend()
     context = (
         *(ContextItem(text=f"World rule number {n} holds everywhere.", source="pinned") for n in range(4)),
@@ -82,15 +82,12 @@ async def test_the_campaign_log_is_not_read_back_and_pinned_truths_vary() -> Non
         ContextItem(text="I climb the sheer cliff to the bell tower.", source="campaign"),
         ContextItem(text="Without hesitation, you walk to the inn.", source="recent_event"),
     )
-    told_rules = set()
     for seed in range(1, 21):
         prompt = backend.prompts.prompt(
             "narrate", {"action": "I wait", "actor": "Ash", "tone": "", "audience": "player"}, context
         )
         text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
-        assert "The ferry crosses the Brinefen at dawn." in text  # what was retrieved for the action
+        assert "the ferry crosses the brinefen at dawn." in text.lower()  # what was retrieved for the action
         assert "bell tower" not in text and "walk to the inn" not in text, text
-        rules = re.findall(r"World rule number \d", text)
-        assert len(rules) <= 3, text
-        told_rules.update(rules)
-    assert len(told_rules) >= 3  # not the same rule recited every turn
+        # The pinned overview is not recited at an action that does not ask about it.
+        assert not re.findall(r"World rule number \d", text), text

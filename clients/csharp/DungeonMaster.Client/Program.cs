@@ -1,6 +1,8 @@
 // A minimal ASP.NET Core front end for the Dungeon Master mesh: it talks only to the gateway, over gRPC, with
 // client stubs generated from protos/ by Grpc.Tools. POST /campaigns/{id}/turns plays a turn and streams it to
-// the browser as server-sent events, one event per PlayTurnResponse.
+// the browser as server-sent events, one event per PlayTurnResponse. GET /campaigns/{id}/watch follows the
+// campaign live (every player's turn) as server-sent events whose ids are the gateway's event ids, so a browser
+// EventSource that reconnects (Last-Event-ID) resumes exactly where it left off.
 using System.Text.Json;
 using DungeonMaster.Client;
 using DungeonMaster.V1;
@@ -37,7 +39,9 @@ app.MapPost("/campaigns/{campaignId}/turns", async (
         Actor = input.Actor ?? "",
         WantImage = input.WantImage,
         Party = new Party(),
+        Private = input.Private,
     };
+    request.CharacterIds.AddRange(input.CharacterIds ?? []);
     foreach (var member in input.Party ?? [])
         request.Party.Members.Add(new PartyMember { Name = member.Name, Level = member.Level });
 
@@ -60,6 +64,7 @@ app.MapPost("/campaigns/{campaignId}/turns", async (
                 PlayTurnResponse.EventOneofCase.StateChange => "state_change",
                 PlayTurnResponse.EventOneofCase.Warning => "warning",
                 PlayTurnResponse.EventOneofCase.Context => "context",
+                PlayTurnResponse.EventOneofCase.Check => "check",
                 PlayTurnResponse.EventOneofCase.Done => "done",
                 _ => "other",
             };
@@ -85,6 +90,50 @@ app.MapPost("/campaigns/{campaignId}/turns", async (
     }
 });
 
+app.MapGet("/campaigns/{campaignId}/watch", async (
+    string campaignId,
+    string? after,
+    GameMasterService.GameMasterServiceClient gm,
+    HttpContext http) =>
+{
+    var request = new WatchCampaignRequest
+    {
+        CampaignId = campaignId,
+        AfterEventId = http.Request.Headers["Last-Event-ID"].FirstOrDefault() ?? after ?? "",
+    };
+    http.Response.ContentType = "text/event-stream";
+    try
+    {
+        // No deadline: the watch lasts as long as the browser listens; it going away cancels the call.
+        using var call = gm.WatchCampaign(request, cancellationToken: http.RequestAborted);
+        await foreach (var update in call.ResponseStream.ReadAllAsync(http.RequestAborted))
+        {
+            var name = update.ItemCase switch
+            {
+                WatchCampaignResponse.ItemOneofCase.Event => "log",
+                WatchCampaignResponse.ItemOneofCase.Live => "live",
+                _ => "other",
+            };
+            await http.Response.WriteAsync(
+                $"id: {update.EventId}\nevent: {name}\ndata: {json.Format(update)}\n\n", http.RequestAborted);
+            await http.Response.Body.FlushAsync(http.RequestAborted);
+        }
+    }
+    catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled)
+    {
+        if (!http.Response.HasStarted)
+            http.Response.StatusCode = e.StatusCode switch
+            {
+                StatusCode.Unauthenticated => StatusCodes.Status401Unauthorized,
+                StatusCode.PermissionDenied => StatusCodes.Status403Forbidden,
+                StatusCode.InvalidArgument => StatusCodes.Status400BadRequest,
+                _ => StatusCodes.Status503ServiceUnavailable,
+            };
+        var error = JsonSerializer.Serialize(new { code = e.StatusCode.ToString(), message = e.Status.Detail });
+        await http.Response.WriteAsync($"event: error\ndata: {error}\n\n");
+    }
+});
+
 app.MapGet("/status", async (GameMasterService.GameMasterServiceClient gm) =>
     Results.Text(json.Format(await gm.GetStatusAsync(new GetStatusRequest(), deadline: DateTime.UtcNow.AddSeconds(10))),
         "application/json"));
@@ -92,7 +141,9 @@ app.MapGet("/status", async (GameMasterService.GameMasterServiceClient gm) =>
 app.Run();
 
 /// <summary>Body of POST /campaigns/{id}/turns.</summary>
-public sealed record TurnInput(string Text, string? Actor, string? TurnId, bool WantImage, List<MemberInput>? Party);
+public sealed record TurnInput(
+    string Text, string? Actor, string? TurnId, bool WantImage, List<MemberInput>? Party,
+    bool Private = false, List<string>? CharacterIds = null);
 
 /// <summary>A party member.</summary>
 public sealed record MemberInput(string Name, int Level);
