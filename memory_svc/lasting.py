@@ -30,19 +30,19 @@ def pin_fact(
     v.check(bool(campaign_ref.strip()), "campaign_id", "must not be empty")
     v.check(bool(text.strip()) != bool(event_id.strip()), "text", "give exactly one of text and event_id")
     v.check(len(text) <= MAX_FACT_CHARS, "text", f"must be at most {MAX_FACT_CHARS} characters")
-    v.check(not event_id.strip() or event_id.strip().isdigit(), "event_id", "must be a numeric event id")
     v.raise_if_any()
+    source_id = refs.parse_id(event_id, "event_id", required=False)
     metadata: dict[str, object] = {"pinned": True}
     content = text.strip()
     if event_id.strip():
         with db.read() as session:
             campaign = refs.campaign(session, campaign_ref)
-            source = session.get(Event, int(event_id))
+            source = session.get(Event, source_id)
             if source is None or source.campaign_id != campaign.id:
                 raise NotFound("event", f"{event_id} in campaign {campaign_ref}")
             content = source.content[:MAX_FACT_CHARS]
             audience = max(int(audience), source.audience)  # pinning never reveals a DM-only event to players
-        metadata["pinned_from"] = int(event_id)
+        metadata["pinned_from"] = source_id
         request_id = request_id or f"pin:{event_id.strip()}"
     if not request_id.strip():
         raise InvalidArgument([("request_id", "must not be empty when pinning text")])
@@ -60,11 +60,12 @@ def unpin_fact(db: Database, campaign_ref: str, fact_id: str) -> Event:
     """Withdraw pinned fact ``fact_id`` (recorded as an event; repeating it changes nothing)."""
     v = Violations()
     v.check(bool(campaign_ref.strip()), "campaign_id", "must not be empty")
-    v.check(fact_id.strip().isdigit(), "fact_id", "must be a numeric fact id")
     v.raise_if_any()
+    # refs.require_id: ASCII digits within 64 bits ("²".isdigit() is true, and 10**30 overflows SQLite).
+    fact_row_id = refs.require_id(fact_id, "fact_id")
     with db.read() as session:
         campaign = refs.campaign(session, campaign_ref)
-        fact = session.get(Event, int(fact_id))
+        fact = session.get(Event, fact_row_id)
         if fact is None or fact.campaign_id != campaign.id or fact.kind != int(EventKind.PINNED_FACT):
             raise NotFound("pinned fact", f"{fact_id} in campaign {campaign_ref}")
         if "unpins" in (fact.metadata_json or {}):

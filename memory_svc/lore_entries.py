@@ -230,14 +230,15 @@ def _resolve(session: Session, entry_ref: str, world_ref: str, version: int) -> 
     text = entry_ref.strip()
     if not text:
         raise InvalidArgument([("entry_id", "must not be empty")])
-    by_id = session.get(LoreEntry, int(text)) if text.isdigit() and len(text) <= 18 else None
+    numeric = text.isascii() and text.isdigit()  # "²".isdigit() is true but int() refuses it
+    by_id = session.get(LoreEntry, int(text)) if numeric and len(text) <= 18 else None
     if by_id is not None and (not world_ref or refs.world(session, world_ref).id == by_id.world_id):
         if version == 0:
             return by_id
         key, world_id = by_id.key, by_id.world_id
     else:
         if not world_ref:
-            if text.isdigit():
+            if numeric:
                 raise NotFound("lore entry", text)
             raise InvalidArgument([("world_id", "is required when entry_id is a key")])
         world_id = refs.world(session, world_ref).id

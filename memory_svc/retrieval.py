@@ -82,7 +82,12 @@ class RetrievalRequest:
             "need a campaign_id",
         )
         for i, cid in enumerate(self.character_ids):
-            v.check(cid.strip().isdigit(), f"character_ids[{i}]", "must be a numeric id")
+            text = cid.strip()
+            v.check(
+                text.isascii() and text.isdigit() and len(text) <= 18,
+                f"character_ids[{i}]",
+                "must be a numeric id",
+            )
         v.raise_if_any()
         return RetrievalRequest(
             query=self.query,

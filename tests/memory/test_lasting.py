@@ -135,3 +135,25 @@ async def test_pinning_is_for_the_dm_and_checks_its_input(make_memory: MemoryFac
         with pytest.raises(grpc.aio.AioRpcError) as unknown:
             await stub.UnpinFact(M.UnpinFactRequest(campaign_id=campaign.id, fact_id="12345"))
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_fact_and_entry_ids_beyond_64_bits_or_not_ascii_are_invalid_argument(
+    make_memory: MemoryFactory,
+) -> None:
+    async with serving(make_memory()) as (_, stub):
+        await stub.CreateWorld(M.CreateWorldRequest(slug="w", name="W"))
+        campaign = (await stub.CreateCampaign(M.CreateCampaignRequest(world_id="w", name="C"))).campaign
+        for bad in ("1" * 30, "²"):
+            with pytest.raises(grpc.aio.AioRpcError) as unpin:
+                await stub.UnpinFact(M.UnpinFactRequest(campaign_id=campaign.id, fact_id=bad))
+            assert unpin.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "fact_id" in bad_fields(
+                unpin.value
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as pin:
+                await stub.PinFact(M.PinFactRequest(campaign_id=campaign.id, event_id=bad, request_id="p"))
+            assert pin.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "event_id" in bad_fields(
+                pin.value
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as entry:
+                await stub.GetLoreEntry(M.GetLoreEntryRequest(entry_id=bad))
+            assert entry.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
