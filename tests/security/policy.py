@@ -90,6 +90,10 @@ POLICY: dict[str, Expect] = {
     "MemoryService/RetrieveContext": ITS_CAMPAIGN,
     "MemoryService/Reindex": ADMIN_ONLY,
     "MemoryService/GetIndexStatus": STAFF,
+    # memory: pinned facts (a DM pins and unpins, the campaign reads)
+    "MemoryService/PinFact": ITS_STAFF,
+    "MemoryService/ListPinnedFacts": ITS_CAMPAIGN,
+    "MemoryService/UnpinFact": ITS_STAFF,
     # memory: the shared table (the log stream; the turn queue and live relay are the gateway's own calls,
     # open through the gateway to service keys only)
     "MemoryService/WatchEvents": ITS_CAMPAIGN,
