@@ -1,6 +1,7 @@
 """Chaos under load, measured: turns/s calm vs while every module service is SIGKILLed and restarted in turn
 and the network between the gateway and memory misbehaves, acknowledged-and-lost turns (must be 0), and the
-recovery time of each service, on a real mesh (every service its own process, procedural narration).
+recovery time of each service, on a real mesh (every service its own process, procedural narration), and the
+cost of mutual TLS per call (``bench/tls.py``, run after the chaos phases; ``--no-tls`` skips it).
 
     .venv/bin/python bench/chaos.py [--players 4] [--calm-s 20] [--json]
 
@@ -8,13 +9,14 @@ Phases: calm (``--calm-s`` seconds of turns), chaos (kill + restart each service
 and a black hole, players playing throughout), then the players finish the turns they gave up on and the
 campaign log is audited. Recovery per service: SIGKILL until the new process answers health, until the
 gateway reports it as before, and until a player sees a turn acknowledged again. The cost of mutual TLS per
-call is measured by ``bench/tls.py``.
+call is measured by ``bench/tls.py`` (plaintext and mTLS arms in one run), whose figures this report includes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,11 +42,25 @@ from tests.support.chaos import (  # noqa: E402
 )
 
 
+def _tls_cost() -> dict[str, object]:
+    """Both arms of bench/tls.py in one child run, so the ratio comes from one machine state."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "tls.py"), "--json", "--rounds", "8"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    parsed: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return parsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--players", type=int, default=4)
     parser.add_argument("--calm-s", type=float, default=20.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-tls", action="store_true", help="skip the mutual-TLS cost measurement")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, chaos_mesh(Path(tmp)) as (mesh, proxy):
@@ -94,6 +110,8 @@ def main() -> None:
         },
         "proxy_faults_s": {k: round(v, 1) for k, v in spans.items()},
     }
+    if not args.no_tls:
+        result["tls"] = _tls_cost()
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -110,6 +128,14 @@ def main() -> None:
         f"acknowledged-and-lost or duplicated: {len(lost)} (must be 0); other log problems: "
         f"{len(problems) - len(lost)}; INTERNAL/UNKNOWN seen: {result['internal_or_unknown']}"
     )
+    tls = result.get("tls")
+    if isinstance(tls, dict):
+        rates = tls["calls_per_s"]
+        print(
+            f"mutual TLS cost: {rates['plaintext']} calls/s plaintext vs {rates['mutual']} with mTLS "
+            f"(ratio {tls['mutual_over_plaintext']}, {tls['per_call_cost_us']} us per call; new connection "
+            f"{tls['new_connection_ms']['plaintext']} ms vs {tls['new_connection_ms']['mutual']} ms)"
+        )
     for name, r in result["recovery_s"].items():
         print(
             f"  {name:10s} restart {r['restart']:5.1f} s  gateway recovered {r['gateway_recovered']:5.1f} s  "

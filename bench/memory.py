@@ -10,8 +10,8 @@ For each size it builds a fresh SQLite file and Milvus Lite directory, generates
   target is >= 80% of the raw embedding throughput;
 - RetrieveContext p50/p99 over distinct queries (query embedding included, no query cache hits) for a campaign
   with events and characters, with the median time per stage;
-- the same vector search one query per Milvus call versus all queries in one call (dense only and hybrid
-  dense+BM25), so the per-call cost of Milvus Lite is visible apart from the per-query cost.
+- the same dense vector search one query per Milvus call versus all queries in one call, so the per-call cost
+  of Milvus Lite is visible apart from the per-query cost (keyword search runs in SQL, timed as a stage).
 
     .venv/bin/python bench/memory.py [--sizes 10000,100000] [--queries 100] [--index AUTOINDEX] [--json]
         [--synthetic-vectors 100000]
@@ -55,6 +55,7 @@ from memory_svc.memory import Memory  # noqa: E402
 from memory_svc.outbox import lore_embedding_text  # noqa: E402
 from memory_svc.retrieval import RetrievalRequest  # noqa: E402
 from memory_svc.vector_store import VectorStore  # noqa: E402
+from mesh.milvus_server import EmbeddedMilvus  # noqa: E402
 
 SECTIONS_PER_DOCUMENT = 50
 INGEST_TARGET = 0.80
@@ -151,7 +152,10 @@ def bench_size(size: int, args: argparse.Namespace, real: Embedder, workdir: Pat
     base = workdir / f"n{size}"
     base.mkdir(parents=True)
     db = Database(f"sqlite:///{base / 'dm.db'}")
-    vectors = VectorStore(str(base / "milvus.db"), embedder.dim, index_type=args.index)
+    if args.milvus_uri:
+        vectors = VectorStore(args.milvus_uri, embedder.dim, index_type=args.index, prefix=f"bench{size}")
+    else:
+        vectors = VectorStore(str(base / "milvus.db"), embedder.dim, index_type=args.index)
     memory = Memory(db, embedder, vectors, outbox_batch_size=args.batch)
     memory.migrate()
     docs, names = synthetic_documents(size, seed=size)
@@ -280,11 +284,6 @@ def bench_size(size: int, args: argparse.Namespace, real: Embedder, workdir: Pat
             lambda i: vectors.dense_search(VectorScope.LORE, world.id, qvec[i : i + 1], 8, 1),
             lambda: vectors.dense_search(VectorScope.LORE, world.id, qvec, 8, 1),
         ),
-        (
-            "hybrid",
-            lambda i: vectors.hybrid_search(VectorScope.LORE, world.id, qvec[i : i + 1], [queries[i]], 8, 1),
-            lambda: vectors.hybrid_search(VectorScope.LORE, world.id, qvec, queries, 8, 1),
-        ),
     ):
         times = []
         for i in range(len(queries)):
@@ -337,7 +336,7 @@ def report(results: list[dict[str, Any]]) -> None:
         print("  stage p50 (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in r["retrieve_stage_p50_ms"].items()))
         s = r["search"]
         print(f"query embedding alone  {s['query_embedding_ms']:7.1f} ms")
-        for label in ("dense", "hybrid"):
+        for label in ("dense",):
             one = s[label]["one_per_call_ms"]
             print(
                 f"{label:6s} search         one per call p50 {one['p50']:7.1f} ms;"
@@ -358,6 +357,11 @@ def main() -> int:
     parser.add_argument("--group-chunks", type=int, default=1000, help="chunks ingested per group")
     parser.add_argument("--index", default="AUTOINDEX", help="Milvus index type for the embedding field")
     parser.add_argument("--batch", type=int, default=256, help="outbox batch size")
+    parser.add_argument(
+        "--milvus",
+        default="lite",
+        help="lite (Milvus Lite per size), server (an embedded Milvus 2.3 server started for the run) or a URI",
+    )
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     parser.add_argument("--json", action="store_true", help="print the results as JSON as well")
     parser.add_argument(
@@ -368,10 +372,23 @@ def main() -> int:
     embedder = Embedder(dtype=args.dtype)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        for size in (int(s) for s in args.sizes.split(",")):
-            results.append(bench_size(size, args, embedder, Path(tmp)))
-            report(results[-1:])
-            sys.stdout.flush()
+        server = None
+        args.milvus_uri = "" if args.milvus == "lite" else args.milvus
+        if args.milvus == "server":
+            server = EmbeddedMilvus(Path(tmp) / "milvus-server")
+            started = time.perf_counter()
+            args.milvus_uri = server.start()
+            print(
+                f"embedded Milvus server started in {time.perf_counter() - started:.1f} s at {args.milvus_uri}"
+            )
+        try:
+            for size in (int(s) for s in args.sizes.split(",")):
+                results.append(bench_size(size, args, embedder, Path(tmp)))
+                report(results[-1:])
+                sys.stdout.flush()
+        finally:
+            if server is not None:
+                server.stop()
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

@@ -138,6 +138,11 @@ class Embedder:
                 self._dim = int(getter() or 384)
         return self._dim
 
+    @property
+    def loaded(self) -> bool:
+        """True once both models are in memory (the service loads them before it reports ready)."""
+        return self._doc_model is not None and self._query_model is not None
+
     def warm_up(self) -> None:
         """Load both models now (start-up) instead of on the first call."""
         self._model("doc").encode(["warm up"], 1)

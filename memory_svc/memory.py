@@ -6,6 +6,7 @@ The gRPC servicer, the CLI and the benchmark all build one ``Memory`` so they ru
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,7 +17,8 @@ from memory_svc.models import OutboxRow
 from memory_svc.outbox import OutboxWorker
 from memory_svc.retrieval import Retriever
 from memory_svc.tokens import TokenCounter
-from memory_svc.vector_store import VectorStore, redact
+from memory_svc.vector_store import VectorStore, VectorStoreUnavailable, redact
+from mesh.milvus_server import EMBEDDED_SERVER, EmbeddedMilvus
 
 TOKENIZER_NAME = "all-MiniLM-L6-v2 WordPiece (bert-base-uncased vocabulary)"
 
@@ -61,6 +63,8 @@ class Memory:
         )
         self.retriever = Retriever(db, embedder, vectors, self.counter)
         self.max_document_bytes = max_document_bytes
+        #: The embedded Milvus server this memory started (``DM_MILVUS_URI=embedded-server``), stopped on close.
+        self.server: EmbeddedMilvus | None = None
 
     @classmethod
     def from_settings(cls, settings: Any, embedder: Embedder | None = None) -> Memory:
@@ -71,8 +75,13 @@ class Memory:
             dtype=settings.memory_embedding_dtype,
             batch_size=settings.memory_embedding_batch_size,
         )
-        vectors = VectorStore(settings.milvus_uri, embedder.dim, index_type=settings.memory_vector_index)
-        return cls(
+        uri = settings.milvus_uri
+        server = None
+        if uri == EMBEDDED_SERVER:
+            server = EmbeddedMilvus(Path(settings.data_dir) / "milvus-server")
+            uri = server.start()
+        vectors = VectorStore(uri, embedder.dim, index_type=settings.memory_vector_index)
+        memory = cls(
             db,
             embedder,
             vectors,
@@ -82,10 +91,21 @@ class Memory:
             poll_s=settings.memory_outbox_poll_s,
             max_document_bytes=settings.memory_max_document_bytes,
         )
+        memory.server = server
+        return memory
 
     def migrate(self) -> None:
         """Apply pending schema migrations."""
         self.db.upgrade()
+
+    def migrate_vector_layout(self) -> list[str]:
+        """Move an index of the earlier one-collection-per-world/campaign layout into the shared collections."""
+        from memory_svc.reindex import migrate_layout
+
+        try:
+            return migrate_layout(self.db, self.embedder, self.vectors)
+        except VectorStoreUnavailable:
+            return []  # retried at the next start; retrieval degrades to SQL keyword search meanwhile
 
     def outbox_pending(self) -> int:
         """Index changes not yet applied."""
@@ -106,3 +126,6 @@ class Memory:
         """Release Milvus and the database."""
         self.vectors.close()
         self.db.dispose()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None

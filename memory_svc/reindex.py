@@ -1,4 +1,4 @@
-"""Rebuild the vector index from SQL: drop a world's or campaign's collection and refill it from live rows.
+"""Rebuild the vector index from SQL: delete a world's or campaign's vectors and refill them from live rows.
 
 SQL is the source of truth, so this is always safe: vectors come from the embedding cache (the model only
 runs for texts never embedded), rows are read in id order in batches, and deleted or superseded lore is
@@ -87,5 +87,25 @@ def reindex(
             if progress is not None:
                 progress(len(records))
         vectors.flush(scope, scope_id)
-        names.append(collection_name(scope, scope_id))
+        names.append(f"{collection_name(scope, vectors.dim)} ({scope.value} {scope_id})")
     return ReindexResult(total, names)
+
+
+def migrate_layout(db: Database, embedder: Embedder, vectors: VectorStore) -> list[str]:
+    """Move an index of the earlier one-collection-per-world/campaign layout into the shared collections.
+
+    Each legacy collection's world or campaign is reindexed from SQL (the source of truth; vectors come from the
+    embedding cache) into the shared collection, then the legacy collection is dropped. Scopes whose SQL rows are
+    gone just lose their legacy collection. Returns the names of the collections migrated.
+    """
+    migrated: list[str] = []
+    for name, scope, scope_id in vectors.legacy_collections():
+        with db.read() as session:
+            model = World if scope is VectorScope.LORE else Campaign
+            exists = session.get(model, scope_id) is not None
+        if exists:
+            ref = str(scope_id)
+            reindex(db, embedder, vectors, *((ref, "") if scope is VectorScope.LORE else ("", ref)))
+        vectors.drop_collection(name)
+        migrated.append(name)
+    return migrated

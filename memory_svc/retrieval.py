@@ -1,10 +1,13 @@
 """Context retrieval for RAG: hybrid search in Milvus, joined back to SQL, packed into a token budget.
 
-The query is embedded once; Milvus searches the world's lore collection and the campaign's event collection,
-each with dense + BM25 fused by reciprocal rank (``hybrid_search``), filtered to the caller's audience. Hits
-are joined back to SQL, which drops anything superseded, deleted or not visible to the caller (the index may
-lag). Pinned facts, the characters' current states and the recent events come straight from SQL. When Milvus
-cannot be searched, SQL full-text search stands in and the result says ``degraded``.
+The query is embedded once. Milvus returns the dense hits of the world's lore and the campaign's events,
+filtered to the caller's audience, with pinned entries excluded so they never take a ``top_k`` place; SQL
+full-text search (SQLite FTS5 or SQL Server ``CONTAINSTABLE``) returns the keyword hits, and the two rankings
+are fused by reciprocal rank. Pinned entries join the same fusion (their vectors come from the SQL embedding
+cache), so they are packed most relevant first. Hits are joined back to SQL, which drops anything superseded,
+deleted or not visible to the caller (the index may lag). The characters' current states and the recent events
+come straight from SQL. When Milvus cannot be searched, the keyword side stands alone and the result says
+``degraded``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from memory_svc import keyword_search, refs
@@ -20,10 +24,12 @@ from memory_svc.campaign_log import recent_events, visible_events
 from memory_svc.characters import StateView, current_states
 from memory_svc.db import Database
 from memory_svc.embeddings import Embedder
+from memory_svc.fusion import rrf
 from memory_svc.kinds import Audience, ContextSource, EventKind, VectorScope
 from memory_svc.lasting import latest_summaries, pinned_facts
 from memory_svc.lore_entries import live_entries, pinned_entries
 from memory_svc.models import Campaign, Character, Event, LoreEntry
+from memory_svc.outbox import lore_embedding_text
 from memory_svc.packing import Piece, pack
 from memory_svc.tokens import TokenCounter
 from memory_svc.vector_store import Hit, VectorStore, VectorStoreUnavailable
@@ -187,36 +193,54 @@ class Retriever:
         t0 = time.perf_counter()
         with self.db.read() as session:
             world_id, campaign = self._scope(session, req)
+            pinned = pinned_entries(session, world_id, req.audience)
+            pinned_texts = [lore_embedding_text(e.title, e.text.content) for e in pinned]
+            pinned_ids = [e.id for e in pinned]
         t1 = time.perf_counter()
         vector = self.embedder.embed_query(req.query)
+        # Pinned vectors come from the SQL embedding cache: a pinned entry competes on relevance like a hit.
+        pinned_cos = (
+            self.embedder.embed_documents(self.db, pinned_texts) @ vector if pinned_texts else np.zeros(0)
+        )
         t2 = time.perf_counter()
         degraded = False
+        dense_lore: list[Hit] = []
+        dense_events: list[Hit] = []
         try:
-            lore_hits = self.vectors.hybrid_search(
-                VectorScope.LORE, world_id, vector[None, :], [req.query], req.top_k, req.audience
+            dense_lore = self.vectors.dense_search(
+                VectorScope.LORE, world_id, vector[None, :], req.top_k, req.audience, exclude_ids=pinned_ids
             )[0]
-            event_hits: list[Hit] = []
             if campaign is not None:
-                event_hits = self.vectors.hybrid_search(
-                    VectorScope.EVENTS, campaign.id, vector[None, :], [req.query], req.top_k, req.audience
+                dense_events = self.vectors.dense_search(
+                    VectorScope.EVENTS, campaign.id, vector[None, :], req.top_k, req.audience
                 )[0]
         except VectorStoreUnavailable:
             degraded = True
         t3 = time.perf_counter()
         with self.db.read() as session:
-            if degraded:
-                lore_hits = keyword_search.lore_hits(
-                    session, self.db.dialect, world_id, req.query, req.top_k, req.audience
+            keyword_lore = keyword_search.lore_hits(
+                session, self.db.dialect, world_id, req.query, req.top_k + len(pinned_ids), req.audience
+            )
+            keyword_events: list[Hit] = []
+            if campaign is not None:
+                keyword_events = keyword_search.event_hits(
+                    session, self.db.dialect, campaign.id, req.query, req.top_k, req.audience
                 )
-                event_hits = []
-                if campaign is not None:
-                    event_hits = keyword_search.event_hits(
-                        session, self.db.dialect, campaign.id, req.query, req.top_k, req.audience
-                    )
-            groups = self._pieces(session, req, world_id, campaign, lore_hits, event_hits)
         t4 = time.perf_counter()
-        packed = pack(groups, req.token_budget, self.counter)
+        dense_ranked = sorted(
+            [*(Hit(i, float(c)) for i, c in zip(pinned_ids, pinned_cos, strict=True)), *dense_lore],
+            key=lambda h: -h.score,
+        )
+        fused_lore = rrf([[h.id for h in dense_ranked], [h.id for h in keyword_lore]])
+        pinned_set = set(pinned_ids)
+        pinned_scores = {h.id: h.score for h in fused_lore if h.id in pinned_set}
+        lore_hits = [h for h in fused_lore if h.id not in pinned_set][: req.top_k]
+        event_hits = rrf([[h.id for h in dense_events], [h.id for h in keyword_events]])[: req.top_k]
+        with self.db.read() as session:
+            groups = self._pieces(session, req, world_id, campaign, pinned_scores, lore_hits, event_hits)
         t5 = time.perf_counter()
+        packed = pack(groups, req.token_budget, self.counter)
+        t6 = time.perf_counter()
         out = RetrievedContext(
             tokens_used=packed.tokens_used,
             token_budget=req.token_budget,
@@ -234,7 +258,14 @@ class Retriever:
             buckets[piece.source].append(piece)
         out.lore.sort(key=lambda p: -p.score)
         out.campaign.sort(key=lambda p: -p.score)
-        timings.update(sql_scope=t1 - t0, embed=t2 - t1, vector=t3 - t2, sql_join=t4 - t3, pack=t5 - t4)
+        timings.update(
+            sql_scope=t1 - t0,
+            embed=t2 - t1,
+            vector=t3 - t2,
+            sql_keyword=t4 - t3,
+            sql_join=t5 - t4,
+            pack=t6 - t5,
+        )
         out.timings = timings
         return out
 
@@ -254,12 +285,18 @@ class Retriever:
         req: RetrievalRequest,
         world_id: int,
         campaign: Campaign | None,
+        pinned_scores: dict[int, float],
         lore_hits: Sequence[Hit],
         event_hits: Sequence[Hit],
     ) -> list[list[Piece]]:
-        pinned = [
-            lore_piece(e, ContextSource.PINNED, 0.0) for e in pinned_entries(session, world_id, req.audience)
-        ]
+        # Most relevant pinned entries first: packing gives them the pinned share in this order.
+        pinned = sorted(
+            (
+                lore_piece(e, ContextSource.PINNED, pinned_scores.get(e.id, 0.0))
+                for e in pinned_entries(session, world_id, req.audience)
+            ),
+            key=lambda p: -p.score,
+        )
         summaries: list[Piece] = []
         if campaign is not None:
             # The campaign's pinned facts come first of all: never dropped, however long the log grows.

@@ -1,16 +1,18 @@
-"""The derived vector index in Milvus: one collection per world's lore and per campaign's log.
+"""The derived vector index in Milvus: one collection per kind (lore, events) and embedding dimension.
 
 ``MilvusClient`` takes either a Milvus Lite path (``.../milvus.db``, embedded, one process per directory) or an
-``http://`` URI of Milvus standalone or a cluster; the code is the same. Each collection holds the SQL row id
-as primary key, the dense embedding, the text with a BM25 function feeding a sparse vector (keyword search
-inside Milvus), and the audience, so a search touches only its own world or campaign and a player filter is a
-scalar comparison. Every failure becomes ``VectorStoreUnavailable`` and is remembered for health reporting;
-after a failure no reconnect is attempted until a short back-off passes, so callers degrade at once.
+``http://`` URI of Milvus standalone or a cluster; the code is the same. Every world's lore shares one
+collection and every campaign's events another; the world or campaign id is the partition key (``tenant``), so
+a search touches only its own tenant's partition, and the audience is a scalar field, so a player filter is a
+comparison. A collection holds only the SQL row id, the dense embedding, the tenant and the audience: text and
+keyword search stay in SQL. Every failure becomes ``VectorStoreUnavailable`` and is remembered for health
+reporting; after a failure no reconnect is attempted until a short back-off passes, so callers degrade at once.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -25,8 +27,6 @@ from memory_svc.kinds import VectorScope
 from memory_svc.milvus_filters import FilterExpr
 from mesh.errors import Unavailable
 
-#: Milvus VARCHAR limit is in bytes; longer texts are cut (the embedding model reads 256 tokens anyway).
-MAX_TEXT_BYTES = 65_535
 RRF_K = 60
 
 
@@ -55,9 +55,38 @@ class Hit:
     score: float
 
 
-def collection_name(scope: VectorScope, scope_id: int) -> str:
-    """Collection of one world's lore or one campaign's events, e.g. ``dm_lore_3``."""
-    return f"dm_{scope.value}_{int(scope_id)}"
+def collection_name(scope: VectorScope, dim: int, prefix: str = "dm") -> str:
+    """The one collection holding every world's lore (or every campaign's events) embedded at ``dim``.
+
+    Worlds and campaigns are tenants inside it (a partition-key field), not collections of their own: Milvus
+    limits collections per cluster and pays memory per loaded collection, so thousands of campaigns must not mean
+    thousands of collections. E.g. ``dm_lore_d384``.
+    """
+    return f"{prefix}_{scope.value}_d{int(dim)}"
+
+
+def legacy_collection(name: str, prefix: str = "dm") -> tuple[VectorScope, int] | None:
+    """The scope and id of a collection of the earlier layout, one per world (``dm_lore_3``) or campaign
+    (``dm_events_7``); None for any other name."""
+    match = re.match(rf"^{re.escape(prefix)}_(lore|events)_(\d+)$", name)
+    if match is None:
+        return None
+    return VectorScope(match.group(1)), int(match.group(2))
+
+
+def tenant_filter(
+    scope_id: int, max_audience: int | None = None, exclude_ids: Sequence[int] = ()
+) -> FilterExpr:
+    """Rows of one world or campaign (and, optionally, of this audience, less some ids)."""
+    parts = ["tenant == {tenant}"]
+    params: dict[str, Any] = {"tenant": int(scope_id)}
+    if max_audience is not None:
+        parts.append("audience <= {max_audience}")
+        params["max_audience"] = int(max_audience)
+    if exclude_ids:
+        parts.append("id not in {exclude}")
+        params["exclude"] = sorted({int(i) for i in exclude_ids})
+    return FilterExpr(" and ".join(parts), params)
 
 
 def is_lite(uri: str) -> bool:
@@ -82,11 +111,6 @@ def lite_index(index_type: str) -> str:
     return "FLAT" if index_type == "AUTOINDEX" else index_type
 
 
-def audience_filter(max_audience: int) -> FilterExpr:
-    """Rows a caller of this audience may see."""
-    return FilterExpr("audience <= {max_audience}", {"max_audience": int(max_audience)})
-
-
 def _check_not_locked(data_dir: Path) -> None:
     """Fail with a clear reason when another process holds the Milvus Lite directory's lock.
 
@@ -109,13 +133,6 @@ def _check_not_locked(data_dir: Path) -> None:
         os.close(fd)
 
 
-def _cut(text: str) -> str:
-    data = text.encode("utf-8")
-    if len(data) <= MAX_TEXT_BYTES:
-        return text
-    return data[:MAX_TEXT_BYTES].decode("utf-8", "ignore")
-
-
 class VectorStore:
     """Thread-safe wrapper of one ``MilvusClient`` with lazy (re)connection and collection management."""
 
@@ -129,8 +146,11 @@ class VectorStore:
         timeout_s: float = 10.0,
         reconnect_after_s: float = 1.0,
         reconnect_max_s: float = 30.0,
+        prefix: str = "dm",
     ) -> None:
         self.uri = uri
+        #: Collection name prefix: deployments (or tests) sharing one server keep apart by it.
+        self.prefix = prefix
         self.dim = dim
         self.lite = is_lite(uri)
         self.index_type = lite_index(index_type) if self.lite else index_type
@@ -243,82 +263,115 @@ class VectorStore:
             if self._call("has_collection", name):
                 self._call("load_collection", name)
             else:
-                from pymilvus import DataType, Function, FunctionType
+                from pymilvus import DataType
 
+                # Only what a dense search and its filters need, so every Milvus from 2.3 up serves it; the text
+                # stays in SQL, which also does the keyword search.
                 schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
                 schema.add_field("id", DataType.INT64, is_primary=True)
                 schema.add_field("vec", DataType.FLOAT_VECTOR, dim=self.dim)
-                schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True)
-                schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+                schema.add_field("tenant", DataType.INT64, is_partition_key=True)
                 schema.add_field("audience", DataType.INT8)
-                schema.add_function(
-                    Function(
-                        name="bm25",
-                        function_type=FunctionType.BM25,
-                        input_field_names=["text"],
-                        output_field_names=["sparse"],
-                    )
-                )
                 index = client.prepare_index_params()
-                index.add_index("vec", index_type=self.index_type, metric_type="COSINE")
-                index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-                self._call("create_collection", name, schema=schema, index_params=index)
+                index.add_index(
+                    "vec", index_type=self.index_type, metric_type="COSINE", **self._index_params()
+                )
+                self._call(
+                    "create_collection", name, schema=schema, index_params=index, consistency_level="Session"
+                )
             self._known.add(name)
 
+    def _index_params(self) -> dict[str, Any]:
+        if self.index_type == "HNSW":
+            return {"params": {"M": 16, "efConstruction": 128}}
+        return {}
+
+    def _name(self, scope: VectorScope) -> str:
+        return collection_name(scope, self.dim, self.prefix)
+
     def drop(self, scope: VectorScope, scope_id: int) -> None:
-        """Remove a world's or campaign's collection (reindex starts from nothing)."""
-        name = collection_name(scope, scope_id)
+        """Remove every vector of one world or campaign (reindex starts from nothing); other tenants stay."""
+        name = self._name(scope)
+        if not self._exists(name):
+            return
+        # By primary key, in batches: Milvus 2.3 deletes only by primary-key expressions.
+        for _ in range(1000):  # bounded: 16,384 ids per round
+            ids = self.ids(scope, scope_id)
+            if not ids:
+                return
+            self._call("delete", name, ids=sorted(ids))
+
+    def count(self, scope: VectorScope, scope_id: int) -> int:
+        """Vectors of one world or campaign (0 when there are none)."""
+        name = self._name(scope)
+        if not self._exists(name):
+            return 0
+        rows = self._call(
+            "query", name, filter=tenant_filter(scope_id).rendered(), output_fields=["count(*)"]
+        )
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def ids(self, scope: VectorScope, scope_id: int) -> set[int]:
+        """Every primary key of one world or campaign (tests and consistency checks)."""
+        name = self._name(scope)
+        if not self._exists(name):
+            return set()
+        rows = self._call(
+            "query", name, filter=tenant_filter(scope_id).rendered(), output_fields=["id"], limit=16384
+        )
+        return {int(r["id"]) for r in rows}
+
+    def flush(self, scope: VectorScope, scope_id: int) -> None:
+        """Seal buffered rows into an indexed segment (speeds up later searches)."""
+        name = self._name(scope)
+        if name in self._known:
+            self._call("flush", name)
+
+    def legacy_collections(self) -> list[tuple[str, VectorScope, int]]:
+        """Collections of the earlier one-per-world/campaign layout still present (migration input)."""
+        out: list[tuple[str, VectorScope, int]] = []
+        for name in sorted(self._call("list_collections")):
+            found = legacy_collection(str(name), self.prefix)
+            if found is not None:
+                out.append((str(name), *found))
+        return out
+
+    def drop_collection(self, name: str) -> None:
+        """Drop a whole collection by name (a migrated legacy one)."""
         with self._lock:
             if self._call("has_collection", name):
                 self._call("drop_collection", name)
             self._known.discard(name)
 
-    def count(self, scope: VectorScope, scope_id: int) -> int:
-        """Rows in a collection (0 when it does not exist)."""
-        name = collection_name(scope, scope_id)
-        if not self._exists(name):
-            return 0
-        rows = self._call("query", name, filter="", output_fields=["count(*)"])
-        return int(rows[0]["count(*)"]) if rows else 0
-
-    def ids(self, scope: VectorScope, scope_id: int) -> set[int]:
-        """Every primary key in a collection (tests and consistency checks)."""
-        name = collection_name(scope, scope_id)
-        if not self._exists(name):
-            return set()
-        rows = self._call("query", name, filter="id >= 0", output_fields=["id"], limit=16384)
-        return {int(r["id"]) for r in rows}
-
-    def flush(self, scope: VectorScope, scope_id: int) -> None:
-        """Seal buffered rows into an indexed segment (speeds up later searches)."""
-        name = collection_name(scope, scope_id)
-        if name in self._known:
-            self._call("flush", name)
-
     # --- writes ------------------------------------------------------------------------------------------------
 
     def upsert(self, scope: VectorScope, scope_id: int, records: Sequence[VectorRecord]) -> None:
-        """Insert or replace rows by id."""
+        """Insert or replace rows by id in one world's or campaign's part of the collection."""
         if not records:
             return
-        name = collection_name(scope, scope_id)
+        name = self._name(scope)
         self._ensure(name)
         data = [
             {
                 "id": int(r.id),
                 "vec": np.asarray(r.vector, dtype=np.float32).tolist(),
-                "text": _cut(r.text),
+                "tenant": int(scope_id),
                 "audience": int(r.audience),
             }
             for r in records
         ]
-        self._call("upsert", name, data)
+        if self.lite:
+            self._call("upsert", name, data)
+        else:
+            # Milvus 2.3 cannot upsert into a collection with a partition key: delete, then insert.
+            self._call("delete", name, ids=[row["id"] for row in data])
+            self._call("insert", name, data)
 
     def delete(self, scope: VectorScope, scope_id: int, ids: Sequence[int]) -> None:
         """Delete rows by id (absent ids are ignored)."""
         if not ids:
             return
-        name = collection_name(scope, scope_id)
+        name = self._name(scope)
         if not self._exists(name):
             return
         self._call("delete", name, ids=[int(i) for i in ids])
@@ -339,52 +392,27 @@ class VectorStore:
             self._known.add(name)
             return True
 
-    def hybrid_search(
+    def dense_search(
         self,
         scope: VectorScope,
         scope_id: int,
         vectors: np.ndarray,
-        texts: Sequence[str],
         top_k: int,
         max_audience: int,
+        exclude_ids: Sequence[int] = (),
     ) -> list[list[Hit]]:
-        """Dense + BM25 search fused with reciprocal rank fusion, one result list per query.
+        """Dense search in one world or campaign (cosine similarity as score), one result list per query vector.
 
-        ``vectors`` is (n, dim) and ``texts`` has n query strings; all n go to Milvus in one call.
+        The tenant and audience are filters on scalar fields (the tenant is the partition key, so only its
+        partition is searched). ``exclude_ids`` are left out by the filter itself (pinned entries, which the
+        caller already has), so they never take one of the ``top_k`` places.
         """
-        from pymilvus import AnnSearchRequest, RRFRanker
-
-        name = collection_name(scope, scope_id)
-        n = len(texts)
-        if not self._exists(name):
-            return [[] for _ in range(n)]
-        flt = audience_filter(max_audience).request_kwargs(templates_supported=not self.lite)
-        dense = AnnSearchRequest(
-            data=np.asarray(vectors, dtype=np.float32).tolist(),
-            anns_field="vec",
-            param={"metric_type": "COSINE"},
-            limit=top_k,
-            **flt,
-        )
-        sparse = AnnSearchRequest(
-            data=[t if t.strip() else "-" for t in texts],
-            anns_field="sparse",
-            param={"metric_type": "BM25"},
-            limit=top_k,
-            **flt,
-        )
-        results = self._call("hybrid_search", name, [dense, sparse], RRFRanker(RRF_K), limit=top_k)
-        return [[Hit(int(h["id"]), float(h["distance"])) for h in hits] for hits in results]
-
-    def dense_search(
-        self, scope: VectorScope, scope_id: int, vectors: np.ndarray, top_k: int, max_audience: int
-    ) -> list[list[Hit]]:
-        """Dense-only search (cosine similarity as score), one result list per query vector."""
-        name = collection_name(scope, scope_id)
+        name = self._name(scope)
         n = int(np.asarray(vectors).shape[0])
         if not self._exists(name):
             return [[] for _ in range(n)]
-        flt = audience_filter(max_audience).search_kwargs(templates_supported=not self.lite)
+        # Rendered as literals (typed integers only): Milvus 2.3 servers and Milvus Lite both lack filter templates.
+        flt = tenant_filter(scope_id, max_audience, exclude_ids).search_kwargs(templates_supported=False)
         results = self._call(
             "search",
             name,
@@ -392,6 +420,7 @@ class VectorStore:
             anns_field="vec",
             limit=top_k,
             search_params={"metric_type": "COSINE"},
+            output_fields=["id"],
             **flt,
         )
         return [[Hit(int(h["id"]), float(h["distance"])) for h in hits] for hits in results]

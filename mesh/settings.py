@@ -112,7 +112,8 @@ class Settings(BaseSettings):
     )
     milvus_uri: str = Field(
         "",
-        description="Milvus URI: a local Milvus Lite path or http://host:19530 for a real Milvus; "
+        description="Milvus URI: a local Milvus Lite path, http://host:19530 for a real Milvus, or "
+        "embedded-server to start Milvus 2.3 standalone under <data_dir>/milvus-server (stopped on exit); "
         "empty = <data_dir>/milvus.db (Milvus Lite).",
     )
     embedding_model: str = Field(

@@ -150,7 +150,8 @@ def _check_value(
     elif kind == _ENUM:
         enum: Any = fd.enum_type
         if enum.values_by_number.get(value) is None:
-            found.append((path, f"{value} is not a defined {enum.name} value"))
+            valid = ", ".join(v.name for v in enum.values if v.number != 0)
+            found.append((path, f"{value} is not a defined {enum.name} value (valid: {valid})"))
     elif kind == _MESSAGE or kind == _GROUP:
         _walk(value, path + ".", limits, found)
 

@@ -20,7 +20,7 @@ from mesh.status import unpack_details
 from rules.checks import saving_throw, skill_check
 from rules.sheets import CharacterSheet, pregenerated
 from tests.encounter.test_service import make_settings, rejected
-from tests.memory.conftest import MemoryFactory, embedder, make_memory  # noqa: F401 - fixtures
+from tests.memory.conftest import MemoryFactory, embedder, make_memory, milvus_backend  # noqa: F401 - fixtures
 from tests.memory.test_service import serving
 
 E, M, C = encounter_pb2, memory_pb2, common_pb2

@@ -22,7 +22,7 @@ from mesh.status import unpack_details
 from rules.progression import XP_THRESHOLDS
 from rules.sheets import CharacterSheet, pregenerated
 from tests.encounter.test_service import make_settings, rejected
-from tests.memory.conftest import MemoryFactory, embedder, make_memory  # noqa: F401 - fixtures
+from tests.memory.conftest import MemoryFactory, embedder, make_memory, milvus_backend  # noqa: F401 - fixtures
 from tests.memory.test_service import serving
 
 E, M = encounter_pb2, memory_pb2

@@ -22,7 +22,7 @@ from npc_svc.service import build_spec as npc_spec
 from rules.sheets import pregenerated
 from tests.encounter.test_service import make_settings as encounter_settings
 from tests.gateway.conftest import base_settings
-from tests.memory.conftest import MemoryFactory, embedder, make_memory  # noqa: F401 - fixtures
+from tests.memory.conftest import MemoryFactory, embedder, make_memory, milvus_backend  # noqa: F401 - fixtures
 from tests.memory.test_service import serving
 from tests.npc.conftest import npc_settings
 

@@ -8,7 +8,7 @@ from milvus_lite.search.filter import parse_expr
 
 from memory_svc.kinds import VectorScope
 from memory_svc.milvus_filters import FilterExpr, literal
-from memory_svc.vector_store import VectorRecord, VectorStore, audience_filter
+from memory_svc.vector_store import VectorRecord, VectorStore, tenant_filter
 
 HOSTILE = [
     '" or 1 == 1 or "',
@@ -43,12 +43,12 @@ def test_template_and_parameters_must_match() -> None:
 
 
 def test_template_kwargs_for_real_milvus_and_rendered_for_lite() -> None:
-    f = audience_filter(1)
+    f = tenant_filter(7, 1, [3, 2])
     assert f.search_kwargs(True) == {
-        "filter": "audience <= {max_audience}",
-        "filter_params": {"max_audience": 1},
+        "filter": "tenant == {tenant} and audience <= {max_audience} and id not in {exclude}",
+        "filter_params": {"tenant": 7, "max_audience": 1, "exclude": [2, 3]},
     }
-    assert f.request_kwargs(False) == {"expr": "audience <= 1"}
+    assert f.request_kwargs(False) == {"expr": "tenant == 7 and audience <= 1 and id not in [2, 3]"}
 
 
 def test_audience_filter_applies_in_milvus_lite(tmp_path: object) -> None:
@@ -60,8 +60,8 @@ def test_audience_filter_applies_in_milvus_lite(tmp_path: object) -> None:
         1,
         [VectorRecord(i, vecs[i], f"word{i} shared", 1 + i % 2) for i in range(6)],
     )
-    player = store.hybrid_search(VectorScope.LORE, 1, vecs[:1], ["shared"], 6, 1)[0]
-    dm = store.hybrid_search(VectorScope.LORE, 1, vecs[:1], ["shared"], 6, 2)[0]
+    player = store.dense_search(VectorScope.LORE, 1, vecs[:1], 6, 1)[0]
+    dm = store.dense_search(VectorScope.LORE, 1, vecs[:1], 6, 2)[0]
     assert {h.id for h in player} == {0, 2, 4}
     assert {h.id for h in dm} == set(range(6))
     assert store.count(VectorScope.LORE, 1) == 6

@@ -118,6 +118,6 @@ def test_reindex_rebuilds_the_collection_from_sql(make_memory: MemoryFactory) ->
     assert memory.vectors.count(VectorScope.LORE, wid) == 0
     embedded = memory.embedder.documents_embedded
     result = reindex(memory.db, memory.embedder, memory.vectors, world_ref=slug)
-    assert result.vectors == len(live) and result.collections == [f"dm_lore_{wid}"]
+    assert result.vectors == len(live) and result.collections == [f"dm_lore_d384 (lore {wid})"]
     assert memory.vectors.ids(VectorScope.LORE, wid) == live
     assert memory.embedder.documents_embedded == embedded  # every vector came from the SQL cache

@@ -45,6 +45,7 @@ def world(make_memory: MemoryFactory) -> tuple[Memory, str]:
     return memory, ingest_world(memory)
 
 
+@pytest.mark.parametrize("milvus_backend", ["lite", "server"], indirect=True)
 def test_player_retrieval_never_contains_a_dm_only_secret(world: tuple[Memory, str]) -> None:
     memory, slug = world
     secrets = dm_only_texts(memory)
@@ -175,7 +176,7 @@ def test_budget_packs_by_priority(world: tuple[Memory, str]) -> None:
 
     small = memory.retriever.retrieve(replace(request, token_budget=600))
     assert small.tokens_used <= 600
-    # Pinned facts come first but take at most half the budget before the campaign's state and recent events;
+    # Pinned facts come first but take at most a quarter of the budget before the campaign's state and recent events;
     # the pinned pieces kept keep their order.
     kept = [p.source_id for p in small.pinned]
     order = [p.source_id for p in full.pinned]
@@ -183,9 +184,16 @@ def test_budget_packs_by_priority(world: tuple[Memory, str]) -> None:
     assert len(small.character_states) == 1 and small.recent_events
     assert sum(p.tokens for p in small.pinned) < pinned_tokens
 
+    # Search hits that answer the query come before the pinned facts that did not fit in their share: with room
+    # for all pinned facts but not for the hits as well, hits are kept and the least relevant pinned facts go.
     roomy = memory.retriever.retrieve(replace(request, token_budget=pinned_tokens + 400))
-    assert [p.source_id for p in roomy.pinned] == [p.source_id for p in full.pinned]
     assert roomy.character_states and roomy.tokens_used <= pinned_tokens + 400
+    assert roomy.lore or roomy.campaign
+    roomy_ids = [p.source_id for p in roomy.pinned]
+    assert roomy_ids == [p.source_id for p in full.pinned if p.source_id in roomy_ids]
+    assert len(roomy_ids) < len(full.pinned)
+    # Pinned facts come most relevant first (they join the same rank fusion as the hits).
+    assert [p.score for p in full.pinned] == sorted((p.score for p in full.pinned), reverse=True)
 
 
 def test_degraded_retrieval_uses_sql_keyword_search(make_memory: MemoryFactory, tmp_path: Path) -> None:

@@ -407,7 +407,7 @@ async def test_bad_input_gets_field_named_errors(make_memory: MemoryFactory) -> 
 
 
 def test_timestamps_are_utc() -> None:
-    from memory_svc.service import from_ts, ts
+    from memory_svc.convert import from_ts, ts
 
     stamp = timestamp_pb2.Timestamp(seconds=1_700_000_000, nanos=123_000)
     assert ts(from_ts(stamp)) == stamp
@@ -416,3 +416,20 @@ def test_timestamps_are_utc() -> None:
 def test_package_main_is_thin() -> None:
     text = (Path(__file__).resolve().parents[2] / "memory_svc" / "__main__.py").read_text()
     assert "run(build_spec)" in text
+
+
+async def test_embedding_model_is_loaded_at_start_up(make_memory: MemoryFactory) -> None:
+    """A fresh embedder (nothing loaded) is loaded by start-up itself, before any retrieval asks for it."""
+    from memory_svc.embeddings import Embedder
+
+    memory = make_memory()
+    memory.embedder = Embedder()
+    memory.retriever.embedder = memory.embedder
+    assert not memory.embedder.loaded
+    async with serving(memory) as (_, stub):
+
+        async def loaded() -> bool:
+            return memory.embedder.loaded
+
+        await eventually(loaded, 120, "the embedding models loaded without any call")
+        assert (await stub.GetIndexStatus(M.GetIndexStatusRequest())).vector_store_available

@@ -17,7 +17,7 @@ from mesh.server import start_server
 from mesh.status import unpack_details
 from npc_svc.service import build_spec
 from rules.sheets import CharacterChoices, CharacterSheet, build_sheet, pregenerated
-from tests.memory.conftest import MemoryFactory, embedder, make_memory  # noqa: F401 - fixtures
+from tests.memory.conftest import MemoryFactory, embedder, make_memory, milvus_backend  # noqa: F401 - fixtures
 from tests.memory.test_service import serving
 from tests.npc.conftest import npc_settings
 

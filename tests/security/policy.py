@@ -46,7 +46,10 @@ STAFF = Expect(DENIED, DENIED, OK, OK)  # the campaign's DM and administrators, 
 ITS_CAMPAIGN = Expect(DENIED, OK, OK, OK)  # anyone whose key covers campaign A
 ITS_STAFF = Expect(DENIED, DENIED, OK, OK)  # DM of campaign A, administrators
 SCOPED_BY_RESOURCE = Expect(HIDDEN, OK, OK, OK)  # allowed RPC, the resource of campaign A hidden from B
-ITS_RESOURCE = SCOPED_BY_RESOURCE  # named by id (character, session): hidden from other campaigns' keys
+ITS_RESOURCE = SCOPED_BY_RESOURCE
+NOBODY_BUT_SERVICES = Expect(
+    DENIED, DENIED, DENIED, DENIED
+)  # none of these keys is a service key  # named by id (character, session): hidden from other campaigns' keys
 
 POLICY: dict[str, Expect] = {
     # memory: worlds, campaigns, sessions
@@ -87,14 +90,12 @@ POLICY: dict[str, Expect] = {
     "MemoryService/RetrieveContext": ITS_CAMPAIGN,
     "MemoryService/Reindex": ADMIN_ONLY,
     "MemoryService/GetIndexStatus": STAFF,
-    # memory: pinned facts, the shared table (live updates, turn queue)
-    "MemoryService/PinFact": ITS_STAFF,
-    "MemoryService/ListPinnedFacts": ITS_CAMPAIGN,
-    "MemoryService/UnpinFact": ITS_STAFF,
+    # memory: the shared table (the log stream; the turn queue and live relay are the gateway's own calls,
+    # open through the gateway to service keys only)
     "MemoryService/WatchEvents": ITS_CAMPAIGN,
-    "MemoryService/PublishLive": ITS_STAFF,
-    "MemoryService/AcquireTurn": ITS_STAFF,
-    "MemoryService/ReleaseTurn": ITS_STAFF,
+    "MemoryService/PublishLive": NOBODY_BUT_SERVICES,
+    "MemoryService/AcquireTurn": NOBODY_BUT_SERVICES,
+    "MemoryService/ReleaseTurn": NOBODY_BUT_SERVICES,
     # narrative
     "NarrativeService/Narrate": ITS_CAMPAIGN,
     "NarrativeService/PlotTwist": ITS_STAFF,

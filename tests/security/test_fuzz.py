@@ -143,7 +143,9 @@ def call(channel: grpc.Channel, rpc: Rpc, payload: bytes, metadata: Any) -> grpc
         elif rpc.client_streaming:
             channel.stream_unary(rpc.path)(iter([payload]), metadata=metadata, timeout=30)
         elif rpc.server_streaming:
-            for _ in channel.unary_stream(rpc.path)(payload, metadata=metadata, timeout=30):
+            # A watch stream follows its campaign until the deadline: a short one, ending in DEADLINE_EXCEEDED.
+            follows = rpc.path.rsplit("/", 1)[-1].startswith("Watch")
+            for _ in channel.unary_stream(rpc.path)(payload, metadata=metadata, timeout=3 if follows else 30):
                 pass
         else:
             channel.unary_unary(rpc.path)(payload, metadata=metadata, timeout=30)
