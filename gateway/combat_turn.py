@@ -206,7 +206,14 @@ def declare(
     for words, kind in SIMPLE_ACTIONS:
         if re.search(rf"\b{words}\b", low):
             return encounter_pb2.CombatAction(kind=kind, end_turn=True)
-    weapon, target = _weapon_and_target(low, _attacks(sheet_json), foes)
+    attacks = _attacks(sheet_json)
+    weapon, target = _weapon_and_target(low, attacks, foes)
+    melee = any(str(a.get("index", "")) == weapon and not a.get("ranged") for a in attacks)
+    if melee and target is not None and target.position != "engaged" and actor is not None:
+        # No foe on the melee line to reach and nothing to shoot with: step up to the line instead.
+        if actor.position != "engaged":
+            return encounter_pb2.CombatAction(kind="move", position="engaged", end_turn=True)
+        return encounter_pb2.CombatAction(kind="dodge", end_turn=True)
     return encounter_pb2.CombatAction(
         kind="attack", weapon=weapon, targets=[target.id] if target else [], end_turn=True
     )
