@@ -287,8 +287,10 @@ class TurnRunner:
         fighting = None
         if req.character_id:
             fighting = await combat_turn.active_combat(self.services, req.campaign_id)
-            if fighting is not None:
-                combat_turn.ensure_turn(fighting, req.character_id)
+            if fighting is not None and fighting.current != req.character_id:
+                # A replay of a turn played earlier in the fight is answered from the log, not refused.
+                if await self._stored_narration(req) is None:
+                    combat_turn.ensure_turn(fighting, req.character_id)
         t0 = time.perf_counter()
         action_req = memory_pb2.RecordEventRequest(
             campaign_id=req.campaign_id,

@@ -169,6 +169,11 @@ def test_the_character_whose_turn_it_is_acts_and_the_narration_states_the_outcom
     after = next(c for c in combat.state.combatants if c.id == foe.id)
     assert after.hit_points == max(0, foe.hit_points - dealt)
     _assert_told(combat, _narration(replies))
+    # The same turn again does not act twice: the recorded narration comes back, no step is added.
+    steps = len(_events(fight.mesh, memory_pb2.EVENT_KIND_COMBAT))
+    again = _turn(fight.mesh, "fight-act-1", actor, f"I attack the {foe.name}")
+    assert again[-1].done.replayed and _narration(again).split() == _narration(replies).split()
+    assert len(_events(fight.mesh, memory_pb2.EVENT_KIND_COMBAT)) == steps
     if combat.state.status == "active":
         assert combat.next_actor == next(
             c.name for c in combat.state.combatants if c.id == combat.state.current
