@@ -51,6 +51,7 @@ from dungeonmaster.v1 import (
     npc_pb2_grpc,
 )
 from gateway.cards import check_line, encounter_card, item_card, npc_card, sheet_card, status_table
+from gateway.combat_card import combat_card
 from gateway.keys import ROLES, hash_key, new_key
 from lore.world_folder import world_documents
 from mesh.character_proto import sheet_pb
@@ -290,6 +291,8 @@ def play_turn(client: Client, args: argparse.Namespace, console: Console, text: 
                 narrating = True
             elif kind == "check":
                 show(check_line(reply.check.result))
+            elif kind == "combat":
+                show(combat_card(reply.combat))
             elif kind == "encounter":
                 show(encounter_card(reply.encounter.encounter))
             elif kind == "npc":

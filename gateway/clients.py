@@ -241,6 +241,26 @@ class ServiceClients:
         )
         return reply
 
+    async def start_combat(
+        self, request: encounter_pb2.StartCombatRequest
+    ) -> encounter_pb2.StartCombatResponse:
+        reply: encounter_pb2.StartCombatResponse = await self._unary(
+            "encounter", encounter_pb2_grpc.EncounterServiceStub, "StartCombat", request
+        )
+        return reply
+
+    async def take_action(self, request: encounter_pb2.TakeActionRequest) -> encounter_pb2.TakeActionResponse:
+        reply: encounter_pb2.TakeActionResponse = await self._unary(
+            "encounter", encounter_pb2_grpc.EncounterServiceStub, "TakeAction", request
+        )
+        return reply
+
+    async def get_combat(self, request: encounter_pb2.GetCombatRequest) -> encounter_pb2.GetCombatResponse:
+        reply: encounter_pb2.GetCombatResponse = await self._unary(
+            "encounter", encounter_pb2_grpc.EncounterServiceStub, "GetCombat", request
+        )
+        return reply
+
     async def generate_npc(self, request: npc_pb2.GenerateNpcRequest) -> npc_pb2.GenerateNpcResponse:
         reply: npc_pb2.GenerateNpcResponse = await self._unary(
             "npc", npc_pb2_grpc.NpcServiceStub, "GenerateNpc", request

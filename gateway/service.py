@@ -42,6 +42,7 @@ from gateway.turn import (
     Checked,
     ContextUsed,
     Done,
+    Fought,
     Narration,
     TurnEvent,
     TurnRunner,
@@ -116,6 +117,12 @@ def turn_response(event: TurnEvent, sequence: int) -> gateway_pb2.PlayTurnRespon
             event.reason,
             event.replayed,
         )
+    elif isinstance(event, Fought):
+        fight = msg.combat
+        fight.combat_id, fight.started, fight.next_actor = event.combat_id, event.started, event.next_actor
+        fight.state.CopyFrom(event.state)
+        fight.events.extend(event.events)
+        fight.fallen.extend(event.fallen)
     elif isinstance(event, Warning):
         msg.warning.component, msg.warning.message = event.component, event.message
     elif isinstance(event, Done):

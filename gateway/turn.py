@@ -19,7 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator, Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from google.protobuf import message as pb_message
@@ -33,8 +33,9 @@ from dungeonmaster.v1 import (
     npc_pb2,
     visual_pb2,
 )
+from gateway import combat_turn
 from gateway.cast import cast_of, check_name, check_request, degree_name, party_of
-from gateway.planner import Planner, TurnPlan
+from gateway.planner import _FIGHT, Planner, TurnPlan
 from mesh import errors
 from mesh.moderation import Decision, Moderator
 
@@ -75,6 +76,15 @@ class Services(Protocol):
     async def resolve_check(
         self, request: encounter_pb2.ResolveCheckRequest
     ) -> encounter_pb2.ResolveCheckResponse: ...
+    async def start_combat(
+        self, request: encounter_pb2.StartCombatRequest
+    ) -> encounter_pb2.StartCombatResponse: ...
+    async def take_action(
+        self, request: encounter_pb2.TakeActionRequest
+    ) -> encounter_pb2.TakeActionResponse: ...
+    async def get_combat(
+        self, request: encounter_pb2.GetCombatRequest
+    ) -> encounter_pb2.GetCombatResponse: ...
     def narrate(
         self, request: narrative_pb2.NarrateRequest
     ) -> AsyncGenerator[narrative_pb2.NarrateResponse, None]: ...
@@ -149,7 +159,9 @@ class Done:
     plan_source: str = ""
 
 
-TurnEvent = ContextUsed | Checked | Narration | Built | Warning | Done
+Fought = combat_turn.Fought
+
+TurnEvent = ContextUsed | Checked | Fought | Narration | Built | Warning | Done
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +282,15 @@ class TurnRunner:
         t0 = time.perf_counter()
         decision = await self.screen(req.input, req.campaign_id)
         out.timings["screening"] = _ms(t0)
+        # A fight in progress: the acting character's words are its action, refused out of turn before anything
+        # is recorded.
+        fighting = None
+        if req.character_id:
+            fighting = await combat_turn.active_combat(self.services, req.campaign_id)
+            if fighting is not None and fighting.current != req.character_id:
+                # A replay of a turn played earlier in the fight is answered from the log, not refused.
+                if await self._stored_narration(req) is None:
+                    combat_turn.ensure_turn(fighting, req.character_id)
         t0 = time.perf_counter()
         action_req = memory_pb2.RecordEventRequest(
             campaign_id=req.campaign_id,
@@ -303,7 +324,19 @@ class TurnRunner:
         out.timings["retrieval"] = _ms(t0)
         recorded = [action.event.id]
 
-        # 2. decide before narrating: an uncertain action is rolled as the acting character's check.
+        # 2. decide before narrating: a fight step is resolved, or an uncertain action rolled as a check.
+        fought: Fought | None = None
+        if cast.can_roll and (fighting is not None or (plan.encounter and _FIGHT.search(req.input.lower()))):
+            fight = await self._fight(req, world_id, seed, plan, dm, fighting, cast, action.duplicate, out)
+            if isinstance(fight, Warning):
+                yield fight
+            elif fight is not None:
+                fought = fight
+                if fought.started and out.encounter is not None:
+                    yield Built("encounter", out.encounter)
+                yield fought
+            if fighting is not None or fought is not None:  # no new encounter and no check in a fight
+                plan = out.plan = replace(plan, encounter=False, check_kind="")
         checked: Checked | None = None
         if plan.check is not None and cast.can_roll:
             rolled = await self._check(req, seed, plan, out)
@@ -351,7 +384,11 @@ class TurnRunner:
             max_tokens=req.max_tokens or 300,
             seed=derive_seed(seed, "narration"),
             audience=audience,
-            outcomes=[_narration_outcome(checked.result, cast.actor)] if checked else [],
+            outcomes=fought.outcomes()
+            if fought
+            else [_narration_outcome(checked.result, cast.actor)]
+            if checked
+            else [],
             input_screened=self.moderator is not None,  # screened above: not screened again downstream
         )
         spawn(self._narrate(narrate_req, out, queue), "narration")
@@ -451,6 +488,58 @@ class TurnRunner:
         out.plan = plan
         return plan
 
+    async def _fight(
+        self,
+        req: Any,
+        world_id: str,
+        seed: int,
+        plan: TurnPlan,
+        dm: bool,
+        fighting: encounter_pb2.CombatState | None,
+        cast: Any,
+        replay: bool,
+        out: _Outcome,
+    ) -> Fought | Warning | None:
+        """Act in the fight in progress, or start one against the turn's encounter (a start failing is a warning).
+
+        A replayed turn does not act again (its narration is the recorded one)."""
+        t0 = time.perf_counter()
+        try:
+            if fighting is not None:
+                if replay:
+                    return None
+                return await combat_turn.act(self.services, req, fighting, cast.character)
+            started = await combat_turn.start(
+                self.services,
+                req,
+                self._encounter_request(req, world_id, seed, plan, dm),
+                derive_seed(seed, "combat"),
+            )
+            if started is None:
+                return None
+            out.encounter = started[0]
+            return started[1]
+        except errors.DomainError as exc:
+            if fighting is not None or isinstance(exc, errors.NotFound | errors.PermissionDenied):
+                raise
+            log.warning("turn fight failed to start: %s", exc.message)
+            return Warning("combat", exc.message)
+        finally:
+            out.timings["combat"] = _ms(t0)
+
+    def _encounter_request(
+        self, req: Any, world_id: str, seed: int, plan: TurnPlan, dm: bool
+    ) -> encounter_pb2.GenerateEncounterRequest:
+        """The turn's GenerateEncounter call (the party is filled in by the caller)."""
+        return encounter_pb2.GenerateEncounterRequest(
+            terrain=plan.terrain or self.settings.default_terrain,
+            world_id=world_id,
+            difficulty=DIFFICULTIES.get(plan.difficulty, encounter_pb2.DIFFICULTY_MEDIUM),
+            theme=plan.theme,
+            seed=derive_seed(seed, "encounter"),
+            audience=common_pb2.AUDIENCE_DM if dm else common_pb2.AUDIENCE_PLAYER,
+        )
+
     async def _check(self, req: Any, seed: int, plan: TurnPlan, out: _Outcome) -> Checked | Warning:
         """Roll the planned check (idempotent under the turn id); a failure is a warning, the turn goes on."""
         check = plan.check
@@ -501,17 +590,9 @@ class TurnRunner:
             raise errors.FailedPrecondition(
                 "an encounter needs the party (PlayTurnRequest.party, or the campaign's player characters)"
             )
-        reply = await self.services.generate_encounter(
-            encounter_pb2.GenerateEncounterRequest(
-                party=party,
-                terrain=plan.terrain or self.settings.default_terrain,
-                world_id=world_id,
-                difficulty=DIFFICULTIES.get(plan.difficulty, encounter_pb2.DIFFICULTY_MEDIUM),
-                theme=plan.theme,
-                seed=derive_seed(seed, "encounter"),
-                audience=common_pb2.AUDIENCE_DM if dm else common_pb2.AUDIENCE_PLAYER,
-            )
-        )
+        request = self._encounter_request(req, world_id, seed, plan, dm)
+        request.party.CopyFrom(party)
+        reply = await self.services.generate_encounter(request)
         out.encounter = reply.encounter
         await queue.put(Built("encounter", reply.encounter))
 

@@ -67,7 +67,12 @@ def outcomes_from_proto(
     v.check(len(outcomes) <= MAX_OUTCOMES, "outcomes", f"at most {MAX_OUTCOMES}")
     result = []
     for i, o in enumerate(outcomes[:MAX_OUTCOMES]):
-        v.check(1 <= len(o.check.strip()) <= 40, f"outcomes[{i}].check", "must be 1-40 characters")
+        v.check(len(o.statement) <= 1000, f"outcomes[{i}].statement", "at most 1000 characters")
+        v.check(
+            1 <= len(o.check.strip()) <= 40 or (bool(o.statement.strip()) and not o.check.strip()),
+            f"outcomes[{i}].check",
+            "must be 1-40 characters (or empty with a statement)",
+        )
         v.check(len(o.actor) <= 100, f"outcomes[{i}].actor", "at most 100 characters")
         v.check(
             o.degree in ("", *DEGREES),
@@ -80,7 +85,9 @@ def outcomes_from_proto(
             f"outcomes[{i}].degree",
             f"{degree!r} contradicts success={o.success}",
         )
-        result.append(Outcome(o.actor.strip(), o.check.strip(), o.success, degree, o.total, o.dc))
+        result.append(
+            Outcome(o.actor.strip(), o.check.strip(), o.success, degree, o.total, o.dc, o.statement.strip())
+        )
     return tuple(result)
 
 

@@ -135,6 +135,56 @@ class CheckEvent(_message.Message):
 Global___CheckEvent: _TypeAlias = CheckEvent  # noqa: Y015
 
 @_typing.final
+class CombatTurnEvent(_message.Message):
+    """A fight in play: a turn that starts a fight, or a combatant's action during one, as the rules resolved it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMBAT_ID_FIELD_NUMBER: _builtins.int
+    STARTED_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    FALLEN_FIELD_NUMBER: _builtins.int
+    NEXT_ACTOR_FIELD_NUMBER: _builtins.int
+    combat_id: _builtins.str
+    """The fight's id (EncounterService.GetCombat / TakeAction take it)."""
+    started: _builtins.bool
+    """True when this turn started the fight (the events then begin with the initiative rolls)."""
+    next_actor: _builtins.str
+    """Name of the combatant whose turn is next (empty once the fight is over)."""
+    @_builtins.property
+    def state(self) -> _encounter_pb2.CombatState:
+        """The fight after this step: initiative order, round, whose turn is next, everyone's hit points and conditions,
+        the status (active, victory, flight, defeat, ended) and the XP awarded when it ended.
+        """
+
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_encounter_pb2.CombatEvent]:
+        """Every step resolved, in order: each roll with its dice and modifiers, damage and hit points after."""
+
+    @_builtins.property
+    def fallen(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of the combatants who dropped to 0 hit points or died in this step."""
+
+    def __init__(
+        self,
+        *,
+        combat_id: _builtins.str = ...,
+        started: _builtins.bool = ...,
+        state: _encounter_pb2.CombatState | None = ...,
+        events: _abc.Iterable[_encounter_pb2.CombatEvent] | None = ...,
+        fallen: _abc.Iterable[_builtins.str] | None = ...,
+        next_actor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["combat_id", b"combat_id", "events", b"events", "fallen", b"fallen", "next_actor", b"next_actor", "started", b"started", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CombatTurnEvent: _TypeAlias = CombatTurnEvent  # noqa: Y015
+
+@_typing.final
 class NarrationChunk(_message.Message):
     """A narration chunk."""
 
@@ -441,6 +491,7 @@ class PlayTurnResponse(_message.Message):
     DONE_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
     CHECK_FIELD_NUMBER: _builtins.int
+    COMBAT_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Sequence number of this event, from 0."""
     @_builtins.property
@@ -483,6 +534,10 @@ class PlayTurnResponse(_message.Message):
     def check(self) -> Global___CheckEvent:
         """A check rolled for the action (sent before the narration)."""
 
+    @_builtins.property
+    def combat(self) -> Global___CombatTurnEvent:
+        """A fight step resolved by the rules (sent before the narration, which is written from it)."""
+
     def __init__(
         self,
         *,
@@ -497,12 +552,13 @@ class PlayTurnResponse(_message.Message):
         done: Global___TurnDoneEvent | None = ...,
         context: Global___TurnContextEvent | None = ...,
         check: Global___CheckEvent | None = ...,
+        combat: Global___CombatTurnEvent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "context", b"context", "done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "combat", b"combat", "context", b"context", "done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "context", b"context", "done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "sequence", b"sequence", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "combat", b"combat", "context", b"context", "done", b"done", "encounter", b"encounter", "event", b"event", "image", b"image", "item", b"item", "narration", b"narration", "npc", b"npc", "sequence", b"sequence", "state_change", b"state_change", "warning", b"warning"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["narration", "encounter", "npc", "item", "image", "state_change", "warning", "done", "context", "check"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["narration", "encounter", "npc", "item", "image", "state_change", "warning", "done", "context", "check", "combat"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 

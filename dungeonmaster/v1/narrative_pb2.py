@@ -26,7 +26,7 @@ from dungeonmaster.v1 import common_pb2 as dungeonmaster_dot_v1_dot_common__pb2
 from dungeonmaster.v1 import memory_pb2 as dungeonmaster_dot_v1_dot_memory__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n dungeonmaster/v1/narrative.proto\x12\x10\x64ungeonmaster.v1\x1a\x1d\x64ungeonmaster/v1/common.proto\x1a\x1d\x64ungeonmaster/v1/memory.proto\"\xf3\x02\n\x0eNarrateRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x10\n\x08world_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x15\n\rcharacter_ids\x18\x06 \x03(\t\x12/\n\x07\x63ontext\x18\x07 \x03(\x0b\x32\x1e.dungeonmaster.v1.ContextPiece\x12\x12\n\nmax_tokens\x18\x08 \x01(\x05\x12\x13\n\x0btemperature\x18\t \x01(\x02\x12\x0c\n\x04seed\x18\n \x01(\x03\x12,\n\x08\x61udience\x18\x0b \x01(\x0e\x32\x1a.dungeonmaster.v1.Audience\x12\x0c\n\x04tone\x18\x0c \x01(\t\x12\x34\n\x08outcomes\x18\r \x03(\x0b\x32\".dungeonmaster.v1.NarrationOutcome\x12\x16\n\x0einput_screened\x18\x0e \x01(\x08\"l\n\x10NarrationOutcome\x12\r\n\x05\x61\x63tor\x18\x01 \x01(\t\x12\r\n\x05\x63heck\x18\x02 \x01(\t\x12\x0f\n\x07success\x18\x03 \x01(\x08\x12\x0e\n\x06\x64\x65gree\x18\x04 \x01(\t\x12\r\n\x05total\x18\x05 \x01(\x05\x12\n\n\x02\x64\x63\x18\x06 \x01(\x05\"\xb4\x01\n\x0fNarrateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12.\n\x04info\x18\x04 \x01(\x0b\x32 .dungeonmaster.v1.GenerationInfo\x12/\n\x07\x63ontext\x18\x05 \x03(\x0b\x32\x1e.dungeonmaster.v1.ContextPiece\x12\x15\n\rfinish_reason\x18\x06 \x01(\t\"\x89\x01\n\tPlotTwist\x12\r\n\x05title\x18\x01 \x01(\t\x12\r\n\x05twist\x18\x02 \x01(\t\x12\x15\n\rforeshadowing\x18\x03 \x03(\t\x12\x15\n\raffected_npcs\x18\x04 \x03(\t\x12\x19\n\x11\x61\x66\x66\x65\x63ted_factions\x18\x05 \x03(\t\x12\x15\n\rtimeline_note\x18\x06 \x01(\t\"n\n\x10PlotTwistRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x10\n\x08world_id\x18\x02 \x01(\t\x12\x11\n\tsituation\x18\x03 \x01(\t\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12\x12\n\nmax_tokens\x18\x05 \x01(\x05\"o\n\x11PlotTwistResponse\x12*\n\x05twist\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.PlotTwist\x12.\n\x04info\x18\x02 \x01(\x0b\x32 .dungeonmaster.v1.GenerationInfo\"\x93\x01\n\x17SummarizeSessionRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12-\n\x05level\x18\x03 \x01(\x0e\x32\x1e.dungeonmaster.v1.SummaryLevel\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12\x12\n\nmax_tokens\x18\x05 \x01(\x05\"\x9a\x01\n\x18SummarizeSessionResponse\x12\x0f\n\x07summary\x18\x01 \x01(\t\x12&\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x17.dungeonmaster.v1.Event\x12\x15\n\rsource_events\x18\x03 \x01(\x05\x12.\n\x04info\x18\x04 \x01(\x0b\x32 .dungeonmaster.v1.GenerationInfo*_\n\x0cSummaryLevel\x12\x1d\n\x19SUMMARY_LEVEL_UNSPECIFIED\x10\x00\x12\x19\n\x15SUMMARY_LEVEL_SESSION\x10\x01\x12\x15\n\x11SUMMARY_LEVEL_ARC\x10\x02\x32\xa5\x02\n\x10NarrativeService\x12P\n\x07Narrate\x12 .dungeonmaster.v1.NarrateRequest\x1a!.dungeonmaster.v1.NarrateResponse0\x01\x12T\n\tPlotTwist\x12\".dungeonmaster.v1.PlotTwistRequest\x1a#.dungeonmaster.v1.PlotTwistResponse\x12i\n\x10SummarizeSession\x12).dungeonmaster.v1.SummarizeSessionRequest\x1a*.dungeonmaster.v1.SummarizeSessionResponseB\x13\xaa\x02\x10\x44ungeonMaster.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n dungeonmaster/v1/narrative.proto\x12\x10\x64ungeonmaster.v1\x1a\x1d\x64ungeonmaster/v1/common.proto\x1a\x1d\x64ungeonmaster/v1/memory.proto\"\xf3\x02\n\x0eNarrateRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x10\n\x08world_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x15\n\rcharacter_ids\x18\x06 \x03(\t\x12/\n\x07\x63ontext\x18\x07 \x03(\x0b\x32\x1e.dungeonmaster.v1.ContextPiece\x12\x12\n\nmax_tokens\x18\x08 \x01(\x05\x12\x13\n\x0btemperature\x18\t \x01(\x02\x12\x0c\n\x04seed\x18\n \x01(\x03\x12,\n\x08\x61udience\x18\x0b \x01(\x0e\x32\x1a.dungeonmaster.v1.Audience\x12\x0c\n\x04tone\x18\x0c \x01(\t\x12\x34\n\x08outcomes\x18\r \x03(\x0b\x32\".dungeonmaster.v1.NarrationOutcome\x12\x16\n\x0einput_screened\x18\x0e \x01(\x08\"\x7f\n\x10NarrationOutcome\x12\r\n\x05\x61\x63tor\x18\x01 \x01(\t\x12\r\n\x05\x63heck\x18\x02 \x01(\t\x12\x0f\n\x07success\x18\x03 \x01(\x08\x12\x0e\n\x06\x64\x65gree\x18\x04 \x01(\t\x12\r\n\x05total\x18\x05 \x01(\x05\x12\n\n\x02\x64\x63\x18\x06 \x01(\x05\x12\x11\n\tstatement\x18\x07 \x01(\t\"\xb4\x01\n\x0fNarrateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12.\n\x04info\x18\x04 \x01(\x0b\x32 .dungeonmaster.v1.GenerationInfo\x12/\n\x07\x63ontext\x18\x05 \x03(\x0b\x32\x1e.dungeonmaster.v1.ContextPiece\x12\x15\n\rfinish_reason\x18\x06 \x01(\t\"\x89\x01\n\tPlotTwist\x12\r\n\x05title\x18\x01 \x01(\t\x12\r\n\x05twist\x18\x02 \x01(\t\x12\x15\n\rforeshadowing\x18\x03 \x03(\t\x12\x15\n\raffected_npcs\x18\x04 \x03(\t\x12\x19\n\x11\x61\x66\x66\x65\x63ted_factions\x18\x05 \x03(\t\x12\x15\n\rtimeline_note\x18\x06 \x01(\t\"n\n\x10PlotTwistRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x10\n\x08world_id\x18\x02 \x01(\t\x12\x11\n\tsituation\x18\x03 \x01(\t\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12\x12\n\nmax_tokens\x18\x05 \x01(\x05\"o\n\x11PlotTwistResponse\x12*\n\x05twist\x18\x01 \x01(\x0b\x32\x1b.dungeonmaster.v1.PlotTwist\x12.\n\x04info\x18\x02 \x01(\x0b\x32 .dungeonmaster.v1.GenerationInfo\"\x93\x01\n\x17SummarizeSessionRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12-\n\x05level\x18\x03 \x01(\x0e\x32\x1e.dungeonmaster.v1.SummaryLevel\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12\x12\n\nmax_tokens\x18\x05 \x01(\x05\"\x9a\x01\n\x18SummarizeSessionResponse\x12\x0f\n\x07summary\x18\x01 \x01(\t\x12&\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x17.dungeonmaster.v1.Event\x12\x15\n\rsource_events\x18\x03 \x01(\x05\x12.\n\x04info\x18\x04 \x01(\x0b\x32 .dungeonmaster.v1.GenerationInfo*_\n\x0cSummaryLevel\x12\x1d\n\x19SUMMARY_LEVEL_UNSPECIFIED\x10\x00\x12\x19\n\x15SUMMARY_LEVEL_SESSION\x10\x01\x12\x15\n\x11SUMMARY_LEVEL_ARC\x10\x02\x32\xa5\x02\n\x10NarrativeService\x12P\n\x07Narrate\x12 .dungeonmaster.v1.NarrateRequest\x1a!.dungeonmaster.v1.NarrateResponse0\x01\x12T\n\tPlotTwist\x12\".dungeonmaster.v1.PlotTwistRequest\x1a#.dungeonmaster.v1.PlotTwistResponse\x12i\n\x10SummarizeSession\x12).dungeonmaster.v1.SummarizeSessionRequest\x1a*.dungeonmaster.v1.SummarizeSessionResponseB\x13\xaa\x02\x10\x44ungeonMaster.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,24 +34,24 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dungeonmaster.v1.narrative_
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\252\002\020DungeonMaster.V1'
-  _globals['_SUMMARYLEVEL']._serialized_start=1455
-  _globals['_SUMMARYLEVEL']._serialized_end=1550
+  _globals['_SUMMARYLEVEL']._serialized_start=1474
+  _globals['_SUMMARYLEVEL']._serialized_end=1569
   _globals['_NARRATEREQUEST']._serialized_start=117
   _globals['_NARRATEREQUEST']._serialized_end=488
   _globals['_NARRATIONOUTCOME']._serialized_start=490
-  _globals['_NARRATIONOUTCOME']._serialized_end=598
-  _globals['_NARRATERESPONSE']._serialized_start=601
-  _globals['_NARRATERESPONSE']._serialized_end=781
-  _globals['_PLOTTWIST']._serialized_start=784
-  _globals['_PLOTTWIST']._serialized_end=921
-  _globals['_PLOTTWISTREQUEST']._serialized_start=923
-  _globals['_PLOTTWISTREQUEST']._serialized_end=1033
-  _globals['_PLOTTWISTRESPONSE']._serialized_start=1035
-  _globals['_PLOTTWISTRESPONSE']._serialized_end=1146
-  _globals['_SUMMARIZESESSIONREQUEST']._serialized_start=1149
-  _globals['_SUMMARIZESESSIONREQUEST']._serialized_end=1296
-  _globals['_SUMMARIZESESSIONRESPONSE']._serialized_start=1299
-  _globals['_SUMMARIZESESSIONRESPONSE']._serialized_end=1453
-  _globals['_NARRATIVESERVICE']._serialized_start=1553
-  _globals['_NARRATIVESERVICE']._serialized_end=1846
+  _globals['_NARRATIONOUTCOME']._serialized_end=617
+  _globals['_NARRATERESPONSE']._serialized_start=620
+  _globals['_NARRATERESPONSE']._serialized_end=800
+  _globals['_PLOTTWIST']._serialized_start=803
+  _globals['_PLOTTWIST']._serialized_end=940
+  _globals['_PLOTTWISTREQUEST']._serialized_start=942
+  _globals['_PLOTTWISTREQUEST']._serialized_end=1052
+  _globals['_PLOTTWISTRESPONSE']._serialized_start=1054
+  _globals['_PLOTTWISTRESPONSE']._serialized_end=1165
+  _globals['_SUMMARIZESESSIONREQUEST']._serialized_start=1168
+  _globals['_SUMMARIZESESSIONREQUEST']._serialized_end=1315
+  _globals['_SUMMARIZESESSIONRESPONSE']._serialized_start=1318
+  _globals['_SUMMARIZESESSIONRESPONSE']._serialized_end=1472
+  _globals['_NARRATIVESERVICE']._serialized_start=1572
+  _globals['_NARRATIVESERVICE']._serialized_end=1865
 # @@protoc_insertion_point(module_scope)

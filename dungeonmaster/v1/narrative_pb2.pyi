@@ -144,6 +144,7 @@ class NarrationOutcome(_message.Message):
     DEGREE_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
     DC_FIELD_NUMBER: _builtins.int
+    STATEMENT_FIELD_NUMBER: _builtins.int
     actor: _builtins.str
     """Who acted (character name)."""
     check: _builtins.str
@@ -156,6 +157,10 @@ class NarrationOutcome(_message.Message):
     """The check's total."""
     dc: _builtins.int
     """Its difficulty class."""
+    statement: _builtins.str
+    """An outcome already stated in words (a fight step: who hit whom with what, who fell), told as written; when
+    set, check may be empty.
+    """
     def __init__(
         self,
         *,
@@ -165,10 +170,11 @@ class NarrationOutcome(_message.Message):
         degree: _builtins.str = ...,
         total: _builtins.int = ...,
         dc: _builtins.int = ...,
+        statement: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "check", b"check", "dc", b"dc", "degree", b"degree", "success", b"success", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "check", b"check", "dc", b"dc", "degree", b"degree", "statement", b"statement", "success", b"success", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

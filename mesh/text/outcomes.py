@@ -41,6 +41,8 @@ class Outcome:
     degree: str
     total: int = 0
     dc: int = 0
+    statement: str = ""
+    """An outcome already put in words (a fight step); told as written."""
 
     @property
     def label(self) -> str:
@@ -69,12 +71,15 @@ class Outcome:
             "degree": self.degree,
             "total": self.total,
             "dc": self.dc,
+            "statement": self.statement,
             "fact": fact(self),
         }
 
 
 def fact(outcome: Outcome) -> str:
     """The outcome as a sentence the model must honour."""
+    if outcome.statement:
+        return outcome.statement
     who = outcome.actor or "The character"
     numbers = f" ({outcome.total} against DC {outcome.dc})" if outcome.dc else ""
     told = "succeeds" if outcome.success else "fails"
@@ -83,6 +88,8 @@ def fact(outcome: Outcome) -> str:
 
 def tell(outcome: Outcome, rng: random.Random) -> str:
     """The outcome told in prose by the offline writer: the skill's line for the result, coloured by degree."""
+    if outcome.statement:
+        return outcome.statement
     tables = load_tables("outcomes")
     result = "success" if outcome.success else "failure"
     lines = tables["skills"].get(outcome.check) or tables["skills"]["default"]
@@ -99,11 +106,12 @@ def outcome_from_variables(data: dict[str, Any]) -> Outcome | None:
     try:
         return Outcome(
             actor=str(data.get("actor", "")),
-            check=str(data["check"]),
+            check=str(data.get("check", "")) if data.get("statement") else str(data["check"]),
             success=bool(data["success"]),
             degree=str(data.get("degree", "")),
             total=int(data.get("total", 0)),
             dc=int(data.get("dc", 0)),
+            statement=str(data.get("statement", "")),
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -251,7 +251,8 @@ def write_scene(prompt: Prompt, rng: random.Random) -> str:
     outcomes = _outcomes(v)
     result = [_tell_fresh(outcome, rng, recent) for outcome in outcomes]
     line: str | None
-    fight = _FIGHT.search(action)
+    # A fight step's stated outcomes say who hit whom: no made-up clash line beside them.
+    fight = None if any(o.statement for o in outcomes) else _FIGHT.search(action)
     if fight:
         line = recent.pick(rng, t["fight"], target=fight.group("target"))
         if line:
@@ -328,6 +329,8 @@ def _outcomes(variables: dict[str, Any]) -> list[Outcome]:
 
 def _tell_fresh(outcome: Outcome, rng: random.Random, recent: Recent) -> str:
     """The outcome told with a line the recent narration did not use (the first telling if every one was)."""
+    if outcome.statement:
+        return recent.say(outcome.statement)  # a stated fact is told as written, however often
     first = ""
     for _ in range(8):
         line = tell(outcome, rng)

@@ -7,6 +7,7 @@ import pytest
 
 from dungeonmaster.v1 import narrative_pb2
 from mesh.text.outcomes import load_tables
+from mesh.text.procedural import load_tables as scene_tables
 from tests.narrative.conftest import Mesh
 from tests.narrative.test_narrate import field_violations, narrate
 
@@ -45,6 +46,7 @@ async def test_narration_tells_the_decided_outcome(mesh: Mesh, success: bool) ->
             "outcomes[0].degree",
         ),
         (narrative_pb2.NarrationOutcome(check="", success=True), "outcomes[0].check"),
+        (narrative_pb2.NarrationOutcome(statement="x" * 1001, success=True), "outcomes[0].statement"),
     ],
 )
 async def test_malformed_outcomes_name_the_field(
@@ -54,3 +56,19 @@ async def test_malformed_outcomes_name_the_field(
         await narrate(mesh, action="I sneak", outcomes=[outcome])
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in field_violations(info.value)
+
+
+async def test_stated_outcomes_are_told_as_written_with_no_invented_clash(mesh: Mesh) -> None:
+    """A fight step's outcomes (who hit whom with what, who fell) are told word for word, in order."""
+    stated = [
+        "Bree attacks Goblin 1 with Shortsword: 17 vs AC 15, hit",
+        "Goblin 1 takes 6 piercing damage (7 -> 1 HP)",
+        "Goblin 1 falls.",
+    ]
+    outcomes = [narrative_pb2.NarrationOutcome(statement=s, success=True, degree="success") for s in stated]
+    replies = await narrate(mesh, action="I attack the goblin", actor="Bree", seed=5, outcomes=outcomes)
+    text = "".join(r.text for r in replies)
+    at = [text.find(s) for s in stated]
+    assert all(i >= 0 for i in at) and at == sorted(at), text
+    for line in scene_tables("scene")["fight"]:
+        assert str(line).split("{target}")[-1] not in text, text

@@ -65,6 +65,7 @@ app.MapPost("/campaigns/{campaignId}/turns", async (
                 PlayTurnResponse.EventOneofCase.Warning => "warning",
                 PlayTurnResponse.EventOneofCase.Context => "context",
                 PlayTurnResponse.EventOneofCase.Check => "check",
+                PlayTurnResponse.EventOneofCase.Combat => "combat",
                 PlayTurnResponse.EventOneofCase.Done => "done",
                 _ => "other",
             };
