@@ -312,7 +312,8 @@ class TurnRunner:
                     campaign_id=req.campaign_id,
                     query=req.input,
                     token_budget=self.settings.token_budget,
-                    audience=audience,
+                    # Narration is read to the table: DM-only lore stays out of it unless the DM plays privately.
+                    audience=audience if req.private else common_pb2.AUDIENCE_PLAYER,
                     character_ids=list(req.character_ids),
                     recent_events=self.settings.recent_events,
                 )
@@ -344,6 +345,8 @@ class TurnRunner:
                 checked = rolled
                 if not rolled.replayed:
                     recorded.append(rolled.event_id)
+                if not rolled.result.success:  # a failed search finds nothing: no item is built for the turn
+                    plan = out.plan = replace(plan, item=False)
             yield rolled
 
         if action.duplicate:
