@@ -50,6 +50,8 @@ DIFFICULTIES: dict[str, encounter_pb2.Difficulty.ValueType] = {
 
 #: Denoising steps and guidance of turn and scene pictures (the contract's defaults, sent explicitly).
 IMAGE_STEPS = 20
+#: Most foes a turn's encounter brings: more than a table can follow in narration or play round by round.
+TURN_MAX_FOES = 6
 IMAGE_GUIDANCE = 7.0
 
 #: How many pages of narration events a replay searches for the stored narration (100 events each).
@@ -540,6 +542,7 @@ class TurnRunner:
             difficulty=DIFFICULTIES.get(plan.difficulty, encounter_pb2.DIFFICULTY_MEDIUM),
             theme=plan.theme,
             seed=derive_seed(seed, "encounter"),
+            max_creatures=TURN_MAX_FOES,
             audience=common_pb2.AUDIENCE_DM if dm else common_pb2.AUDIENCE_PLAYER,
         )
 
