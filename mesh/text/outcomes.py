@@ -76,10 +76,16 @@ class Outcome:
         }
 
 
+def stated(outcome: Outcome) -> str:
+    """A stated outcome as a sentence of its own (statements arrive as clauses, e.g. "... 6 vs AC 14, miss")."""
+    text = outcome.statement.strip()
+    return text if not text or text[-1] in ".!?\"'" else f"{text}."
+
+
 def fact(outcome: Outcome) -> str:
     """The outcome as a sentence the model must honour."""
     if outcome.statement:
-        return outcome.statement
+        return stated(outcome)
     who = outcome.actor or "The character"
     numbers = f" ({outcome.total} against DC {outcome.dc})" if outcome.dc else ""
     told = "succeeds" if outcome.success else "fails"
@@ -89,7 +95,7 @@ def fact(outcome: Outcome) -> str:
 def tell(outcome: Outcome, rng: random.Random) -> str:
     """The outcome told in prose by the offline writer: the skill's line for the result, coloured by degree."""
     if outcome.statement:
-        return outcome.statement
+        return stated(outcome)
     tables = load_tables("outcomes")
     result = "success" if outcome.success else "failure"
     lines = tables["skills"].get(outcome.check) or tables["skills"]["default"]

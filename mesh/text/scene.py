@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from mesh.text.outcomes import Outcome, outcome_from_variables, tell
+from mesh.text.outcomes import Outcome, outcome_from_variables, stated, tell
 from mesh.text.types import ContextItem, Prompt
 
 _STOP = frozenset(
@@ -330,7 +330,7 @@ def _outcomes(variables: dict[str, Any]) -> list[Outcome]:
 def _tell_fresh(outcome: Outcome, rng: random.Random, recent: Recent) -> str:
     """The outcome told with a line the recent narration did not use (the first telling if every one was)."""
     if outcome.statement:
-        return recent.say(outcome.statement)  # a stated fact is told as written, however often
+        return recent.say(stated(outcome))  # a stated fact is told as written, however often
     first = ""
     for _ in range(8):
         line = tell(outcome, rng)
