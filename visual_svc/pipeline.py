@@ -246,7 +246,9 @@ def tune_pipeline(pipe: Any, plan: DevicePlan) -> None:
     import torch
 
     pipe.set_progress_bar_config(disable=True)
-    pipe.to(plan.device)
+    # The dtype again, module by module: a load racing another one in the process can leave a module's
+    # parameters partly in the default dtype (seen as a bfloat16 input meeting a float32 bias in the VAE).
+    pipe.to(device=plan.device, dtype=_torch_dtype(plan.dtype), silence_dtype_warnings=True)
     is_xl = type(pipe).__name__ == "StableDiffusionXLPipeline"
     if is_xl and pipe.vae.dtype == torch.float16 and getattr(pipe.vae.config, "force_upcast", False):
         pipe.vae.to(torch.float32)  # the SDXL VAE overflows in fp16; decoding in fp32 is what diffusers does
