@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dungeonmaster.v1 import (
-    common_pb2,
     encounter_pb2,
     gateway_pb2,
     item_pb2,
     npc_pb2,
     visual_pb2,
 )
+from gateway.builds import audience_for, image_request, item_request
 from gateway.planner import terrain_of
-from gateway.turn import IMAGE_GUIDANCE, IMAGE_STEPS, derive_seed, player_safe_npc, rarity_for
+from gateway.turn import derive_seed, player_safe_npc
 from mesh import errors
 
 log = logging.getLogger("gateway.scene")
@@ -77,16 +77,9 @@ async def build_scene(
             scene.warnings.append((component, f"{component} failed: {type(exc).__name__}"))
 
     async def image(kind: visual_pb2.ImageKind.ValueType, prompt: str, part: str) -> visual_pb2.Image:
-        spec = visual_pb2.ImageSpec(
-            kind=kind,
-            prompt=prompt[:2000],
-            world_id=world_id,
-            campaign_id=req.campaign_id,
-            seed=derive_seed(seed, part),
-            steps=IMAGE_STEPS,
-            guidance_scale=IMAGE_GUIDANCE,
+        reply = await services.generate_image(
+            image_request(kind, prompt, world_id, req.campaign_id, derive_seed(seed, part))
         )
-        reply = await services.generate_image(visual_pb2.GenerateImageRequest(spec=spec))
         return reply.image
 
     async def npc(i: int) -> None:
@@ -110,11 +103,7 @@ async def build_scene(
 
     async def item(i: int) -> None:
         part_seed = derive_seed(seed, f"item{i}")
-        reply = await services.generate_item(
-            item_pb2.GenerateItemRequest(
-                world_id=world_id, rarity=rarity_for(req.party, part_seed), seed=part_seed
-            )
-        )
+        reply = await services.generate_item(item_request(world_id, req.party, part_seed))
         scene.items[i] = reply.item
 
     async def encounter() -> None:
@@ -129,7 +118,7 @@ async def build_scene(
                 world_id=world_id,
                 difficulty=req.difficulty or encounter_pb2.DIFFICULTY_MEDIUM,
                 seed=derive_seed(seed, "encounter"),
-                audience=common_pb2.AUDIENCE_DM if dm else common_pb2.AUDIENCE_PLAYER,
+                audience=audience_for(dm),
             )
         )
         scene.encounter = reply.encounter

@@ -34,6 +34,7 @@ from dungeonmaster.v1 import (
     visual_pb2,
 )
 from gateway import combat_turn
+from gateway.builds import audience_for, image_request, item_request
 from gateway.cast import cast_of, check_name, check_request, degree_name, party_of
 from gateway.planner import _FIGHT, Planner, TurnPlan
 from mesh import errors
@@ -48,11 +49,8 @@ DIFFICULTIES: dict[str, encounter_pb2.Difficulty.ValueType] = {
     "deadly": encounter_pb2.DIFFICULTY_DEADLY,
 }
 
-#: Denoising steps and guidance of turn and scene pictures (the contract's defaults, sent explicitly).
-IMAGE_STEPS = 20
 #: Most foes a turn's encounter brings: more than a table can follow in narration or play round by round.
 TURN_MAX_FOES = 6
-IMAGE_GUIDANCE = 7.0
 
 #: How many pages of narration events a replay searches for the stored narration (100 events each).
 REPLAY_PAGES = 5
@@ -189,25 +187,27 @@ class _Outcome:
     plan: TurnPlan | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _TurnState:
+    """The values every part of one turn works from, made once in ``play`` (what changes is in ``out``)."""
+
+    req: Any
+    dm: bool
+    seed: int
+    out: _Outcome
+    queue: asyncio.Queue[TurnEvent | _Failure | _End]
+    world_id: str = ""
+    plan: TurnPlan = field(default_factory=TurnPlan)
+
+    @property
+    def audience(self) -> common_pb2.Audience.ValueType:
+        return audience_for(self.dm)
+
+
 def derive_seed(seed: int, part: str) -> int:
     """A per-part seed from the turn's seed, so each builder is deterministic and independent."""
     digest = hashlib.sha256(f"{seed}:{part}".encode()).digest()
     return int.from_bytes(digest[:7], "big") or 1
-
-
-def rarity_for(party: common_pb2.Party, seed: int) -> item_pb2.Rarity.ValueType:
-    """An item rarity fitting the party's average level (DMG treasure bands), picked by the seed."""
-    levels = [m.level for m in party.members if m.level > 0]
-    level = sum(levels) / len(levels) if levels else 1
-    if level <= 4:
-        band = (item_pb2.RARITY_COMMON, item_pb2.RARITY_UNCOMMON)
-    elif level <= 10:
-        band = (item_pb2.RARITY_UNCOMMON, item_pb2.RARITY_RARE)
-    elif level <= 16:
-        band = (item_pb2.RARITY_RARE, item_pb2.RARITY_VERY_RARE)
-    else:
-        band = (item_pb2.RARITY_VERY_RARE, item_pb2.RARITY_LEGENDARY)
-    return band[seed % 2]
 
 
 def player_safe_npc(npc: npc_pb2.Npc) -> npc_pb2.Npc:
@@ -275,10 +275,16 @@ class TurnRunner:
     async def play(self, req: Any, role: str) -> AsyncGenerator[TurnEvent, None]:
         """Play ``req`` (a validated ``PlayTurnRequest``) for a caller of ``role``; yields the turn's events."""
         started = time.perf_counter()
-        dm = role in ("dm", "service")
-        audience = common_pb2.AUDIENCE_DM if dm else common_pb2.AUDIENCE_PLAYER
-        seed = req.seed or secrets.randbelow(2**31 - 1) + 1
-        out = _Outcome()
+        # Events of the concurrent parts go through one queue in arrival order (step 3).
+        queue: asyncio.Queue[TurnEvent | _Failure | _End] = asyncio.Queue()
+        state = _TurnState(
+            req=req,
+            dm=role in ("dm", "service"),
+            seed=req.seed or secrets.randbelow(2**31 - 1) + 1,
+            out=_Outcome(),
+            queue=queue,
+        )
+        audience, seed, out = state.audience, state.seed, state.out
 
         # 1. screen the input; remember the action (a duplicate means a replay), find the world, retrieve context.
         t0 = time.perf_counter()
@@ -322,15 +328,16 @@ class TurnRunner:
             ),
             self.log_decision(decision, req.campaign_id),
             cast_of(self.services, req, audience),
-            self._plan(req, seed, out),
+            self._plan(state),
         )
+        state = replace(state, world_id=world_id, plan=plan)
         out.timings["retrieval"] = _ms(t0)
         recorded = [action.event.id]
 
         # 2. decide before narrating: a fight step is resolved, or an uncertain action rolled as a check.
         fought: Fought | None = None
         if cast.can_roll and (fighting is not None or (plan.encounter and _FIGHT.search(req.input.lower()))):
-            fight = await self._fight(req, world_id, seed, plan, dm, fighting, cast, action.duplicate, out)
+            fight = await self._fight(state, fighting, cast, action.duplicate)
             if isinstance(fight, Warning):
                 yield fight
             elif fight is not None:
@@ -340,15 +347,17 @@ class TurnRunner:
                 yield fought
             if fighting is not None or fought is not None:  # no new encounter and no check in a fight
                 plan = out.plan = replace(plan, encounter=False, check_kind="")
+                state = replace(state, plan=plan)
         checked: Checked | None = None
         if plan.check is not None and cast.can_roll:
-            rolled = await self._check(req, seed, plan, out)
+            rolled = await self._check(state)
             if isinstance(rolled, Checked):
                 checked = rolled
                 if not rolled.replayed:
                     recorded.append(rolled.event_id)
                 if not rolled.result.success:  # a failed search finds nothing: no item is built for the turn
                     plan = out.plan = replace(plan, item=False)
+                    state = replace(state, plan=plan)
             yield rolled
 
         if action.duplicate:
@@ -368,8 +377,7 @@ class TurnRunner:
         )
         yield ContextUsed(tuple(pieces), context.degraded)
 
-        # 3. narrate and build concurrently; events go through one queue in arrival order.
-        queue: asyncio.Queue[TurnEvent | _Failure | _End] = asyncio.Queue()
+        # 3. narrate and build concurrently; events go through the queue in arrival order.
         tasks: list[asyncio.Task[None]] = []
         npc_ready: asyncio.Future[npc_pb2.Npc | None] = asyncio.get_running_loop().create_future()
 
@@ -396,10 +404,10 @@ class TurnRunner:
             else [],
             input_screened=self.moderator is not None,  # screened above: not screened again downstream
         )
-        spawn(self._narrate(narrate_req, out, queue), "narration")
-        spawn(self._build(req, world_id, seed, dm, out, queue, npc_ready), "builders")
+        spawn(self._narrate(state, narrate_req), "narration")
+        spawn(self._build(state, npc_ready), "builders")
         if req.want_image:
-            spawn(self._image(req, world_id, seed, npc_ready, out, queue), "image")
+            spawn(self._image(state, npc_ready), "image")
         recorded_turn = False
         try:
             while pending:
@@ -408,7 +416,7 @@ class TurnRunner:
                     pending.discard(event.name)
                     if not recorded_turn and not pending & {"narration", "builders"}:
                         # Narration and builders are done: record the turn, even while a picture is still coming.
-                        recorded.extend(await self._record(req, out))
+                        recorded.extend(await self._record(state))
                         recorded_turn = True
                     continue
                 if isinstance(event, _Failure):
@@ -437,9 +445,8 @@ class TurnRunner:
 
     # --- parts ---------------------------------------------------------------------------------------------
 
-    async def _narrate(
-        self, request: narrative_pb2.NarrateRequest, out: _Outcome, queue: asyncio.Queue[Any]
-    ) -> None:
+    async def _narrate(self, state: _TurnState, request: narrative_pb2.NarrateRequest) -> None:
+        out, queue = state.out, state.queue
         t0 = time.perf_counter()
         index = 0
         async with contextlib.aclosing(self.services.narrate(request)) as replies:
@@ -452,62 +459,42 @@ class TurnRunner:
                     out.info.CopyFrom(reply.info)
         out.timings["model"] = _ms(t0)
 
-    async def _build(
-        self,
-        req: Any,
-        world_id: str,
-        seed: int,
-        dm: bool,
-        out: _Outcome,
-        queue: asyncio.Queue[Any],
-        npc_ready: asyncio.Future[npc_pb2.Npc | None],
-    ) -> None:
+    async def _build(self, state: _TurnState, npc_ready: asyncio.Future[npc_pb2.Npc | None]) -> None:
+        out = state.out
         plan = out.plan or TurnPlan()
         if not plan.npc and not npc_ready.done():
             npc_ready.set_result(None)
         parts: list[Awaitable[None]] = []
         if plan.encounter:
-            parts.append(
-                self._optional(
-                    "encounter", self._encounter(req, world_id, seed, plan, dm, out, queue), queue, out
-                )
-            )
+            parts.append(self._optional(state, "encounter", self._encounter(state, plan)))
         if plan.npc:
-            parts.append(
-                self._optional(
-                    "npc", self._npc(req, world_id, seed, plan, dm, out, queue, npc_ready), queue, out
-                )
-            )
+            parts.append(self._optional(state, "npc", self._npc(state, plan, npc_ready)))
         if plan.item:
-            parts.append(self._optional("item", self._item(req, world_id, seed, out, queue), queue, out))
+            parts.append(self._optional(state, "item", self._item(state)))
         try:
             await asyncio.gather(*parts)
         finally:
             if not npc_ready.done():
                 npc_ready.set_result(out.npc)
 
-    async def _plan(self, req: Any, seed: int, out: _Outcome) -> TurnPlan:
+    async def _plan(self, state: _TurnState) -> TurnPlan:
         t0 = time.perf_counter()
-        plan = await self.planner.plan(req.input, derive_seed(seed, "plan"))
-        out.timings["planning"] = _ms(t0)
-        out.plan = plan
+        plan = await self.planner.plan(state.req.input, derive_seed(state.seed, "plan"))
+        state.out.timings["planning"] = _ms(t0)
+        state.out.plan = plan
         return plan
 
     async def _fight(
         self,
-        req: Any,
-        world_id: str,
-        seed: int,
-        plan: TurnPlan,
-        dm: bool,
+        state: _TurnState,
         fighting: encounter_pb2.CombatState | None,
         cast: Any,
         replay: bool,
-        out: _Outcome,
     ) -> Fought | Warning | None:
         """Act in the fight in progress, or start one against the turn's encounter (a start failing is a warning).
 
         A replayed turn does not act again (its narration is the recorded one)."""
+        req, out = state.req, state.out
         t0 = time.perf_counter()
         try:
             if fighting is not None:
@@ -517,8 +504,8 @@ class TurnRunner:
             started = await combat_turn.start(
                 self.services,
                 req,
-                self._encounter_request(req, world_id, seed, plan, dm),
-                derive_seed(seed, "combat"),
+                self._encounter_request(state, state.plan),
+                derive_seed(state.seed, "combat"),
             )
             if started is None:
                 return None
@@ -532,22 +519,21 @@ class TurnRunner:
         finally:
             out.timings["combat"] = _ms(t0)
 
-    def _encounter_request(
-        self, req: Any, world_id: str, seed: int, plan: TurnPlan, dm: bool
-    ) -> encounter_pb2.GenerateEncounterRequest:
+    def _encounter_request(self, state: _TurnState, plan: TurnPlan) -> encounter_pb2.GenerateEncounterRequest:
         """The turn's GenerateEncounter call (the party is filled in by the caller)."""
         return encounter_pb2.GenerateEncounterRequest(
             terrain=plan.terrain or self.settings.default_terrain,
-            world_id=world_id,
+            world_id=state.world_id,
             difficulty=DIFFICULTIES.get(plan.difficulty, encounter_pb2.DIFFICULTY_MEDIUM),
             theme=plan.theme,
-            seed=derive_seed(seed, "encounter"),
+            seed=derive_seed(state.seed, "encounter"),
             max_creatures=TURN_MAX_FOES,
-            audience=common_pb2.AUDIENCE_DM if dm else common_pb2.AUDIENCE_PLAYER,
+            audience=state.audience,
         )
 
-    async def _check(self, req: Any, seed: int, plan: TurnPlan, out: _Outcome) -> Checked | Warning:
+    async def _check(self, state: _TurnState) -> Checked | Warning:
         """Roll the planned check (idempotent under the turn id); a failure is a warning, the turn goes on."""
+        req, seed, plan, out = state.req, state.seed, state.plan, state.out
         check = plan.check
         assert check is not None
         t0 = time.perf_counter()
@@ -565,10 +551,9 @@ class TurnRunner:
             out.timings["check"] = _ms(t0)
         return Checked(reply.result, reply.event_id, reason, reply.replayed)
 
-    async def _optional(
-        self, component: str, work: Awaitable[None], queue: asyncio.Queue[Any], out: _Outcome
-    ) -> None:
+    async def _optional(self, state: _TurnState, component: str, work: Awaitable[None]) -> None:
         """Run an optional part; a failure becomes a warning event instead of failing the turn."""
+        out, queue = state.out, state.queue
         t0 = time.perf_counter()
         try:
             await work
@@ -581,43 +566,27 @@ class TurnRunner:
         finally:
             out.timings[component] = _ms(t0)
 
-    async def _encounter(
-        self,
-        req: Any,
-        world_id: str,
-        seed: int,
-        plan: TurnPlan,
-        dm: bool,
-        out: _Outcome,
-        queue: asyncio.Queue[Any],
-    ) -> None:
-        party = await party_of(self.services, req)
+    async def _encounter(self, state: _TurnState, plan: TurnPlan) -> None:
+        party = await party_of(self.services, state.req)
         if not party.members:
             raise errors.FailedPrecondition(
                 "an encounter needs the party (PlayTurnRequest.party, or the campaign's player characters)"
             )
-        request = self._encounter_request(req, world_id, seed, plan, dm)
+        request = self._encounter_request(state, plan)
         request.party.CopyFrom(party)
         reply = await self.services.generate_encounter(request)
-        out.encounter = reply.encounter
-        await queue.put(Built("encounter", reply.encounter))
+        state.out.encounter = reply.encounter
+        await state.queue.put(Built("encounter", reply.encounter))
 
     async def _npc(
-        self,
-        req: Any,
-        world_id: str,
-        seed: int,
-        plan: TurnPlan,
-        dm: bool,
-        out: _Outcome,
-        queue: asyncio.Queue[Any],
-        npc_ready: asyncio.Future[npc_pb2.Npc | None],
+        self, state: _TurnState, plan: TurnPlan, npc_ready: asyncio.Future[npc_pb2.Npc | None]
     ) -> None:
+        out = state.out
         request = npc_pb2.GenerateNpcRequest(
-            world_id=world_id,
+            world_id=state.world_id,
             archetype=plan.npc_archetype,
-            seed=derive_seed(seed, "npc"),
-            campaign_id=req.campaign_id,
+            seed=derive_seed(state.seed, "npc"),
+            campaign_id=state.req.campaign_id,
             save=True,
         )
         try:
@@ -630,45 +599,28 @@ class TurnRunner:
         out.npc, out.npc_character_id = reply.npc, reply.character_id
         if not npc_ready.done():
             npc_ready.set_result(reply.npc)
-        shown = reply.npc if dm else player_safe_npc(reply.npc)
-        await queue.put(Built("npc", shown, reply.character_id))
+        shown = reply.npc if state.dm else player_safe_npc(reply.npc)
+        await state.queue.put(Built("npc", shown, reply.character_id))
 
-    async def _item(
-        self, req: Any, world_id: str, seed: int, out: _Outcome, queue: asyncio.Queue[Any]
-    ) -> None:
-        part_seed = derive_seed(seed, "item")
-        reply = await self.services.generate_item(
-            item_pb2.GenerateItemRequest(
-                world_id=world_id, rarity=rarity_for(req.party, part_seed), seed=part_seed
-            )
-        )
-        out.item = reply.item
-        await queue.put(Built("item", reply.item))
+    async def _item(self, state: _TurnState) -> None:
+        part_seed = derive_seed(state.seed, "item")
+        reply = await self.services.generate_item(item_request(state.world_id, state.req.party, part_seed))
+        state.out.item = reply.item
+        await state.queue.put(Built("item", reply.item))
 
-    async def _image(
-        self,
-        req: Any,
-        world_id: str,
-        seed: int,
-        npc_ready: asyncio.Future[npc_pb2.Npc | None],
-        out: _Outcome,
-        queue: asyncio.Queue[Any],
-    ) -> None:
+    async def _image(self, state: _TurnState, npc_ready: asyncio.Future[npc_pb2.Npc | None]) -> None:
         """A portrait of the NPC met, else a picture of the scene; a failure is a warning."""
+        req, out, queue = state.req, state.out, state.queue
         t0 = time.perf_counter()
         try:
             npc = await asyncio.shield(npc_ready)
             if npc is not None:
-                spec = visual_pb2.ImageSpec(
-                    kind=visual_pb2.IMAGE_KIND_PORTRAIT, prompt=f"{npc.name}, {npc.description}"[:2000]
-                )
+                kind, prompt = visual_pb2.IMAGE_KIND_PORTRAIT, f"{npc.name}, {npc.description}"
             else:
-                spec = visual_pb2.ImageSpec(kind=visual_pb2.IMAGE_KIND_SCENE, prompt=req.input[:2000])
-            spec.world_id = world_id
-            spec.campaign_id = req.campaign_id
-            spec.seed = derive_seed(seed, "image")
-            spec.steps, spec.guidance_scale = IMAGE_STEPS, IMAGE_GUIDANCE
-            reply = await self.services.generate_image(visual_pb2.GenerateImageRequest(spec=spec))
+                kind, prompt = visual_pb2.IMAGE_KIND_SCENE, req.input
+            reply = await self.services.generate_image(
+                image_request(kind, prompt, state.world_id, req.campaign_id, derive_seed(state.seed, "image"))
+            )
             await queue.put(Built("image", reply.image, reply.image.sha256))
         except errors.DomainError as exc:
             await queue.put(Warning("visual", exc.message))
@@ -680,8 +632,9 @@ class TurnRunner:
         finally:
             out.timings["image"] = _ms(t0)
 
-    async def _record(self, req: Any, out: _Outcome) -> list[str]:
+    async def _record(self, state: _TurnState) -> list[str]:
         """Record the narration and what was built, each idempotent under the turn id (required: memory)."""
+        req, out = state.req, state.out
         t0 = time.perf_counter()
         events: list[tuple[str, memory_pb2.EventKind.ValueType, str, dict[str, Any]]] = [
             (
