@@ -603,7 +603,16 @@ def build_spec(settings: Settings, memory: Memory | None = None) -> ServiceSpec:
         # Load the embedding models now, beside serving (importing torch can take a minute on a busy host, and
         # health must answer meanwhile): the first RetrieveContext must not pay for it.
         # A daemon thread: a shutdown during a slow first import must not wait for it.
-        threading.Thread(target=mem.embedder.warm_up, name="memory-model-warm-up", daemon=True).start()
+        threading.Thread(target=warm_up, name="memory-model-warm-up", daemon=True).start()
+
+    def warm_up() -> None:
+        # Best effort: a model that fails to load here is loaded (and its error reported) by the first call.
+        try:
+            mem.embedder.warm_up()
+        except Exception:
+            log.warning(
+                "embedding models did not load at start-up; the first call will load them", exc_info=True
+            )
 
     async def shutdown() -> None:
         stop.set()

@@ -80,35 +80,31 @@ async def test_cancelling_the_grpc_call_cancels_the_http_request(
     await asyncio.to_thread(wait_idle, vllm_server.base_url)
 
 
-async def test_sixteen_concurrent_narrations_beat_sixteen_sequential(vmesh: Mesh) -> None:
-    async def one(seed: int) -> int:
-        request = narrative_pb2.NarrateRequest(
-            action="I search the chapel", max_tokens=48, temperature=1.0, seed=seed
-        )
-        messages = [m async for m in vmesh.stub.Narrate(request, timeout=60)]
-        assert messages[-1].info.backend == "vllm"
-        return messages[-1].info.completion_tokens
+async def test_sixteen_concurrent_narrations_reach_the_model_together(
+    vllm_server: LocalVLLM, start_narrative: Callable[..., AbstractAsyncContextManager[Mesh]]
+) -> None:
+    """Concurrency is shown by structure, not by a timing ratio: sixteen calls are sixteen requests in flight at once.
 
-    await one(1)  # warm
-    # Sixteen one after the other is "16 times one narration", measured under the same machine load.
-    started = time.perf_counter()
-    sequential = [await one(100 + i) for i in range(16)]
-    sixteen_times_one = time.perf_counter() - started
-    # The best of five bursts: on this shared 2-core host a burst is sometimes stalled as a whole (all sixteen
-    # requests wait together), which says nothing about whether they can run concurrently.
-    bursts: list[float] = []
-    for _ in range(5):
-        started = time.perf_counter()
-        concurrent = await asyncio.gather(*(one(100 + i) for i in range(16)))
-        bursts.append(time.perf_counter() - started)
-        assert concurrent == sequential, "same seeds, same token counts: the same work both ways"
-    together = min(bursts)
-    report = f"16 concurrent: {', '.join(f'{b:.2f}' for b in bursts)}s; 16 x one: {sixteen_times_one:.2f}s"
-    print("\n" + report)
-    # The model server batches the sixteen (tests/text shows ~0.2 of sequential time for the model alone); on two
-    # cores the service's per-chunk work (SSE parsing, output guard, one gRPC message per chunk) for sixteen
-    # streams shares the same CPUs, so the end-to-end bound is looser than the model's.
-    assert together < sixteen_times_one * 0.6, report
+    An HTTP/1.1 client opens another connection only while every open one is busy, so the proxy seeing sixteen
+    connections open together means the service sent the sixteen requests without waiting for each other (the
+    model server then batches them; bench/narrative.py measures what that buys).
+    """
+    async with Tap(vllm_server.host, vllm_server.port) as tap:
+        async with start_narrative(vllm_urls=[tap.url + "/v1"], text_load_poll_s=0.2) as mesh:
+
+            async def one(seed: int) -> int:
+                request = narrative_pb2.NarrateRequest(
+                    action="I search the chapel", max_tokens=48, temperature=1.0, seed=seed
+                )
+                messages = [m async for m in mesh.stub.Narrate(request, timeout=60)]
+                assert messages[-1].info.backend == "vllm"
+                return messages[-1].info.completion_tokens
+
+            sequential = [await one(100 + i) for i in range(16)]
+            assert tap.most_open <= 2, "one call at a time reuses one connection (plus the load poll's)"
+            concurrent = await asyncio.gather(*(one(100 + i) for i in range(16)))
+            assert concurrent == sequential, "same seeds, same token counts: the same work both ways"
+            assert tap.most_open >= 16, f"only {tap.most_open} requests were in flight together"
 
 
 async def test_plot_twist_with_vllm_is_valid_and_honest(vmesh: Mesh) -> None:

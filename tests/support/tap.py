@@ -31,6 +31,10 @@ class Tap:
         self._connections: list[Connection] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self._open = 0
+        self.most_open = (
+            0  # the most connections open at one moment: requests the client had in flight together
+        )
         self.port = 0
 
     @property
@@ -70,9 +74,12 @@ class Tap:
         self._tasks.add(task)
         conn = Connection()
         self._connections.append(conn)
+        self._open += 1
+        self.most_open = max(self.most_open, self._open)
         try:
             server_reader, server_writer = await asyncio.open_connection(*self._target)
         except OSError:
+            self._open -= 1
             client_writer.close()
             return
 
@@ -92,6 +99,9 @@ class Tap:
             conn.closed_by = conn.closed_by or gone
             writer.close()
 
-        await asyncio.gather(
-            pump(client_reader, server_writer, "client"), pump(server_reader, client_writer, "server")
-        )
+        try:
+            await asyncio.gather(
+                pump(client_reader, server_writer, "client"), pump(server_reader, client_writer, "server")
+            )
+        finally:
+            self._open -= 1
