@@ -7,6 +7,8 @@ a search touches only its own tenant's partition, and the audience is a scalar f
 comparison. A collection holds only the SQL row id, the dense embedding, the tenant and the audience: text and
 keyword search stay in SQL. Every failure becomes ``VectorStoreUnavailable`` and is remembered for health
 reporting; after a failure no reconnect is attempted until a short back-off passes, so callers degrade at once.
+Every call has a deadline (a server that stops answering must not hang a caller), and a collection still
+loading (after a server restart this takes tens of seconds) makes searches degrade instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -144,6 +146,8 @@ class VectorStore:
         index_type: str = "AUTOINDEX",
         token: str = "",
         timeout_s: float = 10.0,
+        wait_timeout_s: float = 120.0,
+        search_timeout_s: float = 5.0,
         reconnect_after_s: float = 1.0,
         reconnect_max_s: float = 30.0,
         prefix: str = "dm",
@@ -155,12 +159,19 @@ class VectorStore:
         self.lite = is_lite(uri)
         self.index_type = lite_index(index_type) if self.lite else index_type
         self._token = token
+        #: Deadline of one call; calls that wait for the server to finish work (loading a collection, sealing
+        #: segments) get ``wait_timeout_s``, and searches ``search_timeout_s``: a server recovering from a crash
+        #: accepts searches but holds them until its query nodes are back, and a turn had better degrade to
+        #: keyword search than wait for that.
         self._timeout_s = timeout_s
+        self._wait_timeout_s = wait_timeout_s
+        self._search_timeout_s = search_timeout_s
         self._reconnect_after_s = reconnect_after_s
         self._reconnect_max_s = max(reconnect_max_s, reconnect_after_s)
         self._failures = 0
         self._client: Any = None
         self._known: set[str] = set()
+        self._loading: set[str] = set()
         self._lock = threading.RLock()
         self._retry_at = 0.0
         self.available: bool | None = None
@@ -169,6 +180,9 @@ class VectorStore:
     # --- connection --------------------------------------------------------------------------------------------
 
     def _connect(self) -> Any:
+        client = self._client  # connected: no lock, so health checks never queue behind a slow call
+        if client is not None:
+            return client
         with self._lock:
             if self._client is not None:
                 return self._client
@@ -206,6 +220,7 @@ class VectorStore:
         self._retry_at = time.monotonic() + delay
 
     def _call(self, fn_name: str, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self._timeout_s)
         client = self._connect()
         try:
             result = getattr(client, fn_name)(*args, **kwargs)
@@ -254,15 +269,11 @@ class VectorStore:
     # --- collections -------------------------------------------------------------------------------------------
 
     def _ensure(self, name: str) -> None:
-        if name in self._known:
+        if self._exists(name):
             return
         with self._lock:
-            if name in self._known:
-                return
             client = self._connect()
-            if self._call("has_collection", name):
-                self._call("load_collection", name)
-            else:
+            if not self._call("has_collection", name):
                 from pymilvus import DataType
 
                 # Only what a dense search and its filters need, so every Milvus from 2.3 up serves it; the text
@@ -277,7 +288,12 @@ class VectorStore:
                     "vec", index_type=self.index_type, metric_type="COSINE", **self._index_params()
                 )
                 self._call(
-                    "create_collection", name, schema=schema, index_params=index, consistency_level="Session"
+                    "create_collection",
+                    name,
+                    schema=schema,
+                    index_params=index,
+                    consistency_level="Session",
+                    timeout=self._wait_timeout_s,
                 )
             self._known.add(name)
 
@@ -325,7 +341,7 @@ class VectorStore:
         """Seal buffered rows into an indexed segment (speeds up later searches)."""
         name = self._name(scope)
         if name in self._known:
-            self._call("flush", name)
+            self._call("flush", name, timeout=self._wait_timeout_s)
 
     def legacy_collections(self) -> list[tuple[str, VectorScope, int]]:
         """Collections of the earlier one-per-world/campaign layout still present (migration input)."""
@@ -378,19 +394,32 @@ class VectorStore:
 
     # --- search ------------------------------------------------------------------------------------------------
 
-    def _exists(self, name: str) -> bool:
-        """True when the collection exists; it is loaded (searchable) the first time this process sees it."""
+    def _exists(self, name: str, load_timeout_s: float | None = None) -> bool:
+        """True when the collection exists; it is loaded (searchable) the first time this process sees it.
+
+        Raises VectorStoreUnavailable at once while another caller is loading it: the load is not held under
+        the store's lock, so health checks and other collections go on meanwhile. The load waits up to
+        ``load_timeout_s`` (default: the wait deadline); the server goes on loading after a caller gives up.
+        """
         if name in self._known:
             return True
         with self._lock:
             if name in self._known:
                 return True
+            if name in self._loading:
+                raise VectorStoreUnavailable(f"collection {name} is still loading")
+            self._loading.add(name)
+        try:
             if not self._call("has_collection", name):
                 return False
-            # Collections come back "released" after a restart (Milvus Lite) or a server-side release.
-            self._call("load_collection", name)
+            # Collections come back "released" after a restart (Milvus Lite) or a server-side release, and a
+            # restarted server first recovers them.
+            self._call("load_collection", name, timeout=load_timeout_s or self._wait_timeout_s)
             self._known.add(name)
             return True
+        finally:
+            with self._lock:
+                self._loading.discard(name)
 
     def dense_search(
         self,
@@ -409,7 +438,10 @@ class VectorStore:
         """
         name = self._name(scope)
         n = int(np.asarray(vectors).shape[0])
-        if not self._exists(name):
+        # A server goes on loading after a search gives up waiting for it, so the next search finds it loaded;
+        # Milvus Lite loads within the call, so a search there waits as long as a write would.
+        load_timeout_s = None if self.lite else self._search_timeout_s
+        if not self._exists(name, load_timeout_s=load_timeout_s):
             return [[] for _ in range(n)]
         # Rendered as literals (typed integers only): Milvus 2.3 servers and Milvus Lite both lack filter templates.
         flt = tenant_filter(scope_id, max_audience, exclude_ids).search_kwargs(templates_supported=False)
@@ -421,6 +453,7 @@ class VectorStore:
             limit=top_k,
             search_params={"metric_type": "COSINE"},
             output_fields=["id"],
+            timeout=self._search_timeout_s,
             **flt,
         )
         return [[Hit(int(h["id"]), float(h["distance"])) for h in hits] for hits in results]

@@ -26,6 +26,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _bindable(port: int) -> socket.socket | None:
+    """Probe a port the way the server binds it (Go listeners set ``SO_REUSEADDR``); None when it is taken.
+
+    The ``milvus`` package probes without ``SO_REUSEADDR``, so after a crash the port still counts as taken
+    while the dead server's connections linger in TIME_WAIT (a minute), and the restarted server silently
+    listens on another port than the one its clients know.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _with_etcd_config(template: str, path: Path) -> str:
+    """The ``milvus.yaml`` template with ``etcd.config.path`` set (the package's template leaves it out)."""
+    anchor = "\n  use:\n    embed: true"
+    if anchor not in template:
+        raise RuntimeError("unexpected milvus.yaml template: no etcd.use.embed setting")
+    return template.replace(anchor, f"\n  config:\n    path: {path}{anchor}", 1)
+
+
 class EmbeddedMilvus:
     """One Milvus standalone process under ``base_dir`` (binary, config, logs and data)."""
 
@@ -52,9 +78,13 @@ class EmbeddedMilvus:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
-        server = MilvusServer(MilvusServerConfig(), wait_for_started=False)
+        # The port is given as a fixed setting, not a start to search from: a restart must come back on the
+        # same URI or fail, never move elsewhere.
+        config = MilvusServerConfig(proxy_port=self.port)
+        config.try_bind_port = _bindable
+        config.template_text = _with_etcd_config(config.template_text, self._etcd_config())
+        server = MilvusServer(config, wait_for_started=False)
         server.set_base_dir(str(self.base_dir))
-        server.listen_port = self.port
         server.start()
         self._server = server
         try:
@@ -65,11 +95,31 @@ class EmbeddedMilvus:
             raise
         return self.uri
 
+    def _etcd_config(self) -> Path:
+        """The embedded etcd's own configuration: loopback ports of this server's own, chosen at the first start
+        and kept for later ones. etcd's defaults (2379, 2380) would let only one server run per machine."""
+        path = self.base_dir / "configs" / "embed-etcd.yaml"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            peer, client = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+            path.write_text(
+                f"listen-peer-urls: {peer}\ninitial-advertise-peer-urls: {peer}\n"
+                f"initial-cluster: default={peer}\n"
+                f"listen-client-urls: {client}\nadvertise-client-urls: {client}\n",
+                encoding="utf-8",
+            )
+        return path
+
     def _wait_answers(self, timeout_s: float) -> None:
         from pymilvus import MilvusClient
 
         deadline = time.monotonic() + timeout_s
         while True:
+            proc = self._server.server_proc
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(
+                    f"Milvus exited with status {proc.returncode} while starting; see {self.base_dir / 'logs'}"
+                )
             try:
                 client = MilvusClient(uri=self.uri, timeout=5)
                 client.list_collections()
