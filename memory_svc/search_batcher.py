@@ -12,6 +12,11 @@ arriving while one of their key is in flight gather into the next batch, which i
 returns, when ``window_s`` has passed since the batch opened, or when it holds ``max_batch`` vectors, whichever
 comes first: a call waits at most the window before its search is sent. A failed batched search fails every
 caller of the batch with the same error an unbatched search raises.
+
+Measured: a Milvus 2.3 server returns the same ids and scores for a query searched alone or in a batch; Milvus
+Lite the same ids in the same order, with cosine scores that may differ in the last float32 bit (about 1e-7,
+another summation order). RetrieveContext fuses dense hits by rank, so that cannot change what it returns
+unless two scores tie to within that rounding.
 """
 
 from __future__ import annotations
@@ -112,6 +117,8 @@ class SearchBatcher(Generic[R]):
                     self._cond.notify_all()
                 leader = False
             else:
+                if batch is not None:
+                    self._cond.notify_all()  # the open batch cannot take these rows: it is closed, sent now
                 batch = _Batch[R](key)
                 start = batch.add(vectors)
                 self._open[key] = batch

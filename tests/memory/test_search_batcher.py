@@ -142,6 +142,25 @@ def test_a_full_batch_is_sent_without_waiting_for_the_one_in_flight() -> None:
         assert [f.result(LIMIT_S)[0][0][1] for f in [first, *rest]] == [0, 1, 2, 3]
 
 
+def test_rows_that_do_not_fit_the_open_batch_send_it_and_open_the_next() -> None:
+    search = HeldSearch()
+    batcher = SearchBatcher(search, window_s=30.0, max_batch=3)
+    two = [np.vstack([row(i), row(i + 1)]) for i in (10, 20)]
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(batcher.search, KEY, row(0))
+        wait_for(lambda: search.held() == 1, "the first search in flight")
+        a = pool.submit(batcher.search, KEY, two[0])
+        wait_for(lambda: batcher.waiting() == 2, "two rows queued")
+        b = pool.submit(batcher.search, KEY, two[1])
+        wait_for(lambda: len(search.calls) == 2, "the queued batch sent when the next rows cannot join it")
+        assert search.calls[1] == (KEY, 2) and batcher.waiting() == 2
+        search.release.set()
+        assert [h[0][1] for h in a.result(LIMIT_S)] == [10, 11]
+        assert [h[0][1] for h in b.result(LIMIT_S)] == [20, 21]
+        first.result(LIMIT_S)
+    assert search.calls == [(KEY, 1), (KEY, 2), (KEY, 2)]
+
+
 def test_a_batch_waits_no_longer_than_its_window() -> None:
     search = HeldSearch()
     batcher = SearchBatcher(search, window_s=0.05)
