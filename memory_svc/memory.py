@@ -80,7 +80,13 @@ class Memory:
         if uri == EMBEDDED_SERVER:
             server = EmbeddedMilvus(Path(settings.data_dir) / "milvus-server")
             uri = server.start()
-        vectors = VectorStore(uri, embedder.dim, index_type=settings.memory_vector_index)
+        vectors = VectorStore(
+            uri,
+            embedder.dim,
+            index_type=settings.memory_vector_index,
+            batch_window_s=settings.memory_search_batch_window_s,
+            batch_max=settings.memory_search_batch_max,
+        )
         memory = cls(
             db,
             embedder,

@@ -27,6 +27,7 @@ import numpy as np
 
 from memory_svc.kinds import VectorScope
 from memory_svc.milvus_filters import FilterExpr
+from memory_svc.search_batcher import DEFAULT_MAX_BATCH, DEFAULT_WINDOW_S, SearchBatcher, SearchKey
 from mesh.errors import Unavailable
 
 RRF_K = 60
@@ -151,6 +152,8 @@ class VectorStore:
         reconnect_after_s: float = 1.0,
         reconnect_max_s: float = 30.0,
         prefix: str = "dm",
+        batch_window_s: float = DEFAULT_WINDOW_S,
+        batch_max: int = DEFAULT_MAX_BATCH,
     ) -> None:
         self.uri = uri
         #: Collection name prefix: deployments (or tests) sharing one server keep apart by it.
@@ -176,6 +179,8 @@ class VectorStore:
         self._retry_at = 0.0
         self.available: bool | None = None
         self.last_error = ""
+        #: Concurrent dense searches of one collection, filter and limit share one Milvus search.
+        self.batcher = SearchBatcher(self._search, batch_window_s, batch_max)
 
     # --- connection --------------------------------------------------------------------------------------------
 
@@ -434,7 +439,8 @@ class VectorStore:
 
         The tenant and audience are filters on scalar fields (the tenant is the partition key, so only its
         partition is searched). ``exclude_ids`` are left out by the filter itself (pinned entries, which the
-        caller already has), so they never take one of the ``top_k`` places.
+        caller already has), so they never take one of the ``top_k`` places. Searches of the same tenant,
+        audience and exclusions arriving together are sent as one (``SearchBatcher``).
         """
         name = self._name(scope)
         n = int(np.asarray(vectors).shape[0])
@@ -443,17 +449,22 @@ class VectorStore:
         load_timeout_s = None if self.lite else self._search_timeout_s
         if not self._exists(name, load_timeout_s=load_timeout_s):
             return [[] for _ in range(n)]
-        # Rendered as literals (typed integers only): Milvus 2.3 servers and Milvus Lite both lack filter templates.
-        flt = tenant_filter(scope_id, max_audience, exclude_ids).search_kwargs(templates_supported=False)
+        # Rendered as literals (typed integers only): Milvus 2.3 servers and Milvus Lite both lack filter
+        # templates. The rendered text is also the batch key: only identical filters share a search.
+        flt = tenant_filter(scope_id, max_audience, exclude_ids).rendered()
+        return self.batcher.search(SearchKey(name, flt, int(top_k)), np.asarray(vectors, dtype=np.float32))
+
+    def _search(self, key: SearchKey, vectors: np.ndarray) -> list[list[Hit]]:
+        """One Milvus search of every row of ``vectors`` under one filter (what a batch sends)."""
         results = self._call(
             "search",
-            name,
-            data=np.asarray(vectors, dtype=np.float32).tolist(),
+            key.collection,
+            data=vectors.tolist(),
             anns_field="vec",
-            limit=top_k,
+            limit=key.limit,
             search_params={"metric_type": "COSINE"},
             output_fields=["id"],
             timeout=self._search_timeout_s,
-            **flt,
+            filter=key.filter,
         )
         return [[Hit(int(h["id"]), float(h["distance"])) for h in hits] for hits in results]

@@ -163,6 +163,17 @@ class Settings(BaseSettings):
     memory_max_document_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest lore document accepted by ingest (bytes of UTF-8)."
     )
+    memory_search_batch_window_s: float = Field(
+        0.005,
+        ge=0,
+        le=1.0,
+        description="Longest a dense search waits for concurrent searches of the same tenant and audience to "
+        "join it in one Milvus search (s); a search with none of its kind in flight is sent at once. "
+        "0 = every search alone.",
+    )
+    memory_search_batch_max: int = Field(
+        64, ge=1, le=16384, description="Most query vectors in one batched Milvus search."
+    )
 
     # --- text generation -------------------------------------------------------------------------------------
     vllm_urls: Annotated[list[str], NoDecode] = Field(
@@ -567,6 +578,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "memory_outbox_backoff_max_s",
         "memory_vector_index",
         "memory_max_document_bytes",
+        "memory_search_batch_window_s",
+        "memory_search_batch_max",
     ),
     "text": (
         "vllm_urls",
