@@ -52,7 +52,7 @@ class EmbeddedMilvus:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
-        server = MilvusServer(MilvusServerConfig(), wait_for_started=False)
+        server = MilvusServer(self._config(MilvusServerConfig), wait_for_started=False)
         server.set_base_dir(str(self.base_dir))
         server.listen_port = self.port
         server.start()
@@ -64,6 +64,34 @@ class EmbeddedMilvus:
             self.stop()
             raise
         return self.uri
+
+    def _config(self, config_class: Any) -> Any:
+        """The package's configuration with the embedded etcd on free ports of its own.
+
+        Left alone, the embedded etcd listens on the fixed ports 2379 and 2380, so a second server on the same
+        machine (another data directory, a test session) fails to start; an etcd configuration file gives it
+        free loopback ports instead.
+        """
+        import milvus
+
+        data = Path(milvus.__file__).parent / "data"
+        configs = self.base_dir / "configs"
+        configs.mkdir(parents=True, exist_ok=True)
+        client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+        etcd = configs / "embed-etcd.yaml"
+        etcd.write_text(
+            f"name: default\nlisten-client-urls: {client}\nadvertise-client-urls: {client}\n"
+            f"listen-peer-urls: {peer}\ninitial-advertise-peer-urls: {peer}\n"
+            f"initial-cluster: default={peer}\n",
+            encoding="utf-8",
+        )
+        template = (data / "config.yaml.template").read_text(encoding="utf-8")
+        template = template.replace("\netcd:\n", f"\netcd:\n  config:\n    path: {etcd}\n", 1)
+        path = configs / "milvus.yaml.template"
+        path.write_text(template, encoding="utf-8")
+        config = config_class(template=str(path))
+        config.glog_conf_file = str(data / "glog.conf")
+        return config
 
     def _wait_answers(self, timeout_s: float) -> None:
         from pymilvus import MilvusClient
