@@ -202,6 +202,8 @@ def bench_size(
 ) -> dict[str, Any]:
     synthetic = size in args.synthetic_vectors
     embedder: Embedder = SyntheticDocEmbedder(real) if synthetic else real
+    # Every backend asks the same queries: none may find them in the query cache an earlier one filled.
+    real._query_cache.clear()
     base = workdir / f"run{len(list(workdir.glob('run*')))}-n{size}"
     base.mkdir(parents=True)
     db = Database(f"sqlite:///{base / 'dm.db'}")
