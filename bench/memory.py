@@ -2,7 +2,7 @@
 
 For each Milvus backend and each size it builds a fresh SQLite file and vector collections (a Milvus Lite
 directory, or collections of their own on a server), generates synthetic world documents (one chunk per
-section, 20-35 words each, mostly common English plus invented names, deterministic), and measures, in the
+section, 40-70 words each, mostly common English plus invented names, deterministic), and measures, in the
 same run:
 
 - raw embedding throughput: the model alone on texts like the ones the pipeline embeds, in short windows
