@@ -10,6 +10,11 @@
    timings each turn reports (retrieval, model, recording, ...) and the end-to-end latency the client sees.
 
     .venv/bin/python bench/gateway.py [--concurrency 32] [--rounds 12] [--window 0.5] [--turns 10] [--json]
+        [--milvus lite|server|URI]
+
+``--milvus`` picks memory's vector store for the turns: ``lite`` (the default: Milvus Lite under the run's data
+directory), ``server`` (``DM_MILVUS_URI=embedded-server``: memory starts the Milvus 2.3 standalone server under
+its data directory and stops it on exit) or the URI of an existing server.
 
 On a machine shared with other work, throughput swings from run to run. ``--instructions`` counts instead the
 CPU instructions per forwarded call (valgrind's callgrind, counting only while the measured calls run) of three
@@ -49,6 +54,7 @@ from dungeonmaster.v1 import (  # noqa: E402
     memory_pb2_grpc,
 )
 from gateway.keys import hash_key  # noqa: E402
+from mesh.milvus_server import EMBEDDED_SERVER  # noqa: E402
 from tests.gateway.realmesh import ingest_world  # noqa: E402
 from tests.support.procs import ServiceProcess, mesh_env, start_service  # noqa: E402
 
@@ -183,8 +189,15 @@ async def turns(gateway: str, campaign: str, count: int, concurrency: int, tag: 
     }
 
 
-def start(root: Path) -> tuple[dict[str, ServiceProcess], str]:
-    env = mesh_env(root / "data")
+def milvus_env(choice: str) -> dict[str, str]:
+    """``DM_MILVUS_URI`` for ``--milvus``: nothing for Lite (memory's default), ``embedded-server`` or a URI."""
+    if choice == "lite":
+        return {}
+    return {"DM_MILVUS_URI": EMBEDDED_SERVER if choice == "server" else choice}
+
+
+def start(root: Path, milvus: str = "lite") -> tuple[dict[str, ServiceProcess], str]:
+    env = mesh_env(root / "data", milvus_env(milvus))
     record = {
         "id": "bench",
         "sha256": hash_key(KEY),
@@ -194,7 +207,8 @@ def start(root: Path) -> tuple[dict[str, ServiceProcess], str]:
         "burst": 1000000,
     }
     procs: dict[str, ServiceProcess] = {}
-    procs["memory"] = start_service("memory", env, root / "logs", timeout=180)
+    # An embedded Milvus server starts inside memory's start-up (about ten seconds, more under load).
+    procs["memory"] = start_service("memory", env, root / "logs", timeout=180 if milvus == "lite" else 420)
     import grpc as sync_grpc
 
     with sync_grpc.insecure_channel(procs["memory"].address) as channel:
@@ -223,9 +237,9 @@ def start(root: Path) -> tuple[dict[str, ServiceProcess], str]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
-        procs, campaign = start(Path(tmp))
+        procs, campaign = start(Path(tmp), args.milvus)
         try:
-            result = {"cpus": os.cpu_count()}
+            result: dict[str, Any] = {"cpus": os.cpu_count(), "milvus": args.milvus}
             result["forwarding"] = await forwarding(
                 procs["encounter"].address, procs["gateway"].address, args
             )
@@ -240,7 +254,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(result: dict[str, Any]) -> None:
     f = result["forwarding"]
-    print(f"machine: {result['cpus']} CPUs (client, gateway and services share them)")
+    print(
+        f"machine: {result['cpus']} CPUs (client, gateway and services share them); memory's Milvus: "
+        f"{result.get('milvus', 'lite')}"
+    )
     print(f"\nforwarding {METHOD} (latency: 1 call at a time; throughput: {f['concurrency']} in flight)")
     print(f"{'':10} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>9}")
     for arm in ("direct", "gateway"):
@@ -401,6 +418,11 @@ def main() -> int:
     )
     parser.add_argument("--turns", type=int, default=10, help="sequential turns for the 1-at-a-time figures")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--milvus",
+        default="lite",
+        help="memory's vector store: lite, server (an embedded Milvus 2.3 server memory starts) or a URI",
+    )
     parser.add_argument("--instructions", action="store_true", help="count instructions per call instead")
     parser.add_argument(
         "--calls", type=int, default=400, help="measured calls per process with --instructions"
