@@ -67,7 +67,7 @@ def first_sentence(text: str, limit: int = 240) -> str:
     """The first sentence of a lore text, markdown markers removed, at most ``limit`` chars."""
     text = _TABLE_ROW.sub("", text)
     body = _HEADING.sub("", text) if _HEADING.sub("", text).strip() else text  # a heading is a label
-    clean = _LINK.sub(r"\1", _MARKUP.sub("", body)).replace("\n", " ").strip()
+    clean = " ".join(_LINK.sub(r"\1", _MARKUP.sub("", body)).split())  # a list item's wrapped lines join
     clean = _EMPHASIS.sub("", _RUN_IN.sub("", clean)).strip()
     sentence = _SENTENCE.split(clean, maxsplit=1)[0].strip() if clean else ""
     if len(sentence) > limit:

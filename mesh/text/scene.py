@@ -81,7 +81,8 @@ _NORM = re.compile(r"[^a-z0-9]+")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]+")
 _LOWER_OK = frozenset(
     """the a an every some each all most many few one no its this that there in on at by across beneath under
-    over from to of for with after before when while only nobody everyone anyone something nothing""".split()
+    over from to of for with after before when while only nobody everyone anyone something nothing these those
+    they it he she we here once both such""".split()
 )
 
 

@@ -91,3 +91,48 @@ async def test_the_campaign_log_is_not_read_back_and_pinned_truths_are_not_recit
         assert "bell tower" not in text and "walk to the inn" not in text, text
         # The pinned overview is not recited at an action that does not ask about it.
         assert not re.findall(r"World rule number \d", text), text
+
+
+def test_a_wrapped_list_item_is_quoted_with_single_spaces() -> None:
+    # A markdown list item wrapped onto an indented line (the sample world's "Creatures by Land").
+    item = "- **Brinefen**: fen lurkers in the creeks, salt wraiths over the lagoons,\n  and the occasional reed hag."
+    assert (
+        first_sentence(item)
+        == "Brinefen: fen lurkers in the creeks, salt wraiths over the lagoons, and the occasional reed hag."
+    )
+
+
+async def test_a_fact_after_a_lead_starting_with_a_pronoun_is_lower_cased() -> None:
+    backend = ProceduralBackend()
+    lore = (
+        ContextItem(text="These are the common sorts of people a traveller meets in the inn.", source="lore"),
+    )
+    for seed in range(1, 41):
+        prompt = backend.prompts.prompt(
+            "narrate",
+            {"action": "I look around the inn", "actor": "Ash", "tone": "", "audience": "player"},
+            lore,
+        )
+        text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
+        # "Anyone local could tell you that These are ..." is a capital in mid-sentence.
+        assert not re.search(r"\b(?:that|say|is|Word is|talk,) These\b", text), text
+
+
+@pytest.mark.parametrize(
+    ("action", "contradiction"),
+    [
+        ("I draw my sword and attack the bandit", r"already out|steel is out"),
+        ("I shoot at the bandit with my bow", r"distance closes"),
+        ("I cast fire bolt and attack the bandit", r"already out|distance closes"),
+    ],
+)
+async def test_a_fight_opening_never_contradicts_the_action(action: str, contradiction: str) -> None:
+    backend = ProceduralBackend()
+    for seed in range(1, 41):
+        prompt = backend.prompts.prompt(
+            "narrate", {"action": action, "actor": "Ash", "tone": "", "audience": "player"}, ()
+        )
+        text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
+        opening = text.split("\n\n", 1)[0]
+        assert action.replace("I ", "you ", 1).replace(" my ", " your ") in opening, opening
+        assert not re.search(contradiction, opening, re.I), opening
