@@ -139,6 +139,15 @@ def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
+_QUESTION_WORD = re.compile(r"(?:who|whom|whose|which|why|how)\b", re.I)
+
+
+def _question_led(fact: str) -> bool:
+    """True for a fact that opens like a question ("Who backs whom at the Moot: ..."), which cannot follow
+    "that" or "They say" and is given after a colon instead."""
+    return bool(_QUESTION_WORD.match(fact))
+
+
 def _inline(fact: str) -> str:
     """A fact to follow "They say": lower-cased first word unless it is a name."""
     first = fact.split(" ", 1)[0]
@@ -278,7 +287,8 @@ def write_scene(prompt: Prompt, rng: random.Random) -> str:
         words: str
         if facts:
             _, fact = facts.pop(0)
-            words = f"{rng.choice(t['rumour_leads'])} {_inline(fact).rstrip('.')}"
+            rumour = rng.choice(t["rumour_leads"])
+            words = fact.rstrip(".") if _question_led(fact) else f"{rumour} {_inline(fact).rstrip('.')}"
         else:
             words = (recent.pick(rng, t["small_talk"]) or "I have nothing more to say").rstrip(".")
         speech = [recent.say(f'"{words}," {manner}.')]
@@ -293,9 +303,12 @@ def write_scene(prompt: Prompt, rng: random.Random) -> str:
     leads = rng.sample(t["fact_leads"], len(t["fact_leads"]))
     lore: list[str] = []
     for _, fact in facts[:3]:
-        lead: str | None = next((x for x in leads if not recent.seen(x)), None)
-        if lead is None:
+        fresh = [x for x in leads if not recent.seen(x)]
+        if not fresh:
             break
+        lead = next((x for x in fresh if x.endswith(":") or not _question_led(fact)), None)
+        if lead is None:
+            continue
         leads.remove(lead)
         recent.say(lead)
         joined = f"{lead} {_inline(fact) if not lead.endswith(':') else fact}"

@@ -136,3 +136,25 @@ async def test_a_fight_opening_never_contradicts_the_action(action: str, contrad
         opening = text.split("\n\n", 1)[0]
         assert action.replace("I ", "you ", 1).replace(" my ", " your ") in opening, opening
         assert not re.search(contradiction, opening, re.I), opening
+
+
+@pytest.mark.parametrize("action", ["I ask the innkeeper about the Embertide Moot", "I think about the Moot"])
+async def test_a_fact_that_opens_like_a_question_follows_a_colon_or_a_quote(action: str) -> None:
+    backend = ProceduralBackend()
+    lore = (
+        ContextItem(
+            text="Who backs whom at the Embertide Moot, as the court sees it: Prince Edric is backed by the Church.",
+            source="lore",
+        ),
+    )
+    told = 0
+    for seed in range(1, 41):
+        prompt = backend.prompts.prompt(
+            "narrate", {"action": action, "actor": "Ash", "tone": "", "audience": "player"}, lore
+        )
+        text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
+        # Never "They say Who backs whom" or "Anyone local could tell you that who backs whom".
+        for m in re.finditer(r"who backs whom", text, re.I):
+            told += 1
+            assert text[: m.start()].rstrip().endswith((":", '"')), text
+    assert told >= 40, "the fact should still be told"
