@@ -12,7 +12,7 @@ OUT_OF_FICTION = re.compile(
     r"\b5e\b|\bSRD\b|\bstat ?blocks?\b|\bXP\b|\bchallenge (?:rating|range)|\bCR ?\d"
     r"|\b(?:encounter|NPC|item|memory|narrative|visual) (?:service|builder|generator)s?\b"
     r"|\bDMs?\b|\bgame rules\b|\bfront matter\b|`|\b\d*d\d+\b|\bDC ?\d+|\broll(?:ed|s)? (?:on|once|twice)\b"
-    r"|\b(?:low|high) fantasy\b|\bparty levels?\b|\bsupplementary material\b|\bbased_on\b|\bhit points\b|\bsaving throws?\b",
+    r"|\b(?:the|a) party (?!of\b)|\b(?:low|high) fantasy\b|\bparty levels?\b|\bsupplementary material\b|\bbased_on\b|\bhit points\b|\bsaving throws?\b",
     re.IGNORECASE,
 )
 

@@ -158,3 +158,16 @@ async def test_a_fact_that_opens_like_a_question_follows_a_colon_or_a_quote(acti
             told += 1
             assert text[: m.start()].rstrip().endswith((":", '"')), text
     assert told >= 40, "the fact should still be told"
+
+
+async def test_an_unresolved_attack_is_not_told_as_a_blow_that_landed() -> None:
+    # A fight that only starts this turn: the rules resolved no attack, so no line may say one hit.
+    backend = ProceduralBackend()
+    for seed in range(1, 41):
+        prompt = backend.prompts.prompt(
+            "narrate",
+            {"action": "I attack the bandit captain", "actor": "Ash", "tone": "", "audience": "player"},
+            (),
+        )
+        text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
+        assert not re.search(r"\bthe blow\b|\bwound|\bdamage|\bhits?\b", text, re.I), text
