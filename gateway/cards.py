@@ -6,6 +6,7 @@ without a terminal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
@@ -57,7 +58,10 @@ def encounter_card(enc: encounter_pb2.Encounter) -> RenderableType:
 
 def as_sentences(items: Sequence[str]) -> str:
     """Short phrases and whole sentences as prose: "tough", "nosy", "Keeps a ledger." -> "Tough, nosy. Keeps a
-    ledger." A sentence keeps its own stop, so no item's punctuation runs into a separator (".;")."""
+    ledger." A sentence keeps its own stop, so no item's punctuation runs into a separator (".;"); a phrase that
+    a sentence already opens with ("tough" beside "Tough, and it shows.") is not said twice."""
+    cleaned = [c for c in (" ".join(i.split()).strip(" ;,") for i in items) if c]
+    opened = {re.split(r"[\s,.;:!?…]", c, maxsplit=1)[0].lower() for c in cleaned if c[-1] in ".!?…"}
     phrases: list[str] = []
     out: list[str] = []
 
@@ -66,8 +70,8 @@ def as_sentences(items: Sequence[str]) -> str:
             out.append(_capital(", ".join(phrases)) + ".")
             phrases.clear()
 
-    for item in (" ".join(i.split()).strip(" ;,") for i in items):
-        if not item:
+    for item in cleaned:
+        if item[-1] not in ".!?…" and not item[:1].isupper() and item.lower() in opened:
             continue
         if item[-1] in ".!?…" or item[:1].isupper():
             flush()

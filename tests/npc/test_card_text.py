@@ -44,9 +44,13 @@ def test_card_lines_join_every_archetype_s_items_cleanly(world: World, generator
 
 def test_phrases_become_one_sentence_and_sentences_keep_their_stop() -> None:
     assert as_sentences(["tough", "gossipy", "Tough, and it shows.", "Known in Wrenhall;"]) == (
-        "Tough, gossipy. Tough, and it shows. Known in Wrenhall."
+        "Gossipy. Tough, and it shows. Known in Wrenhall."
     )
     assert as_sentences(["Marry off a daughter well.", "  Keep the inn  "]) == (
         "Marry off a daughter well. Keep the inn."
     )
     assert as_sentences([" ", ""]) == ""
+    # The writer's first trait opens with a tag: the tag is not said again before it.
+    assert as_sentences(["tough", "nosy", "Tough, and it shows in every dealing."]) == (
+        "Nosy. Tough, and it shows in every dealing."
+    )
