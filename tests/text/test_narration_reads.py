@@ -43,6 +43,12 @@ LORE = (
             "## Roads\n| Route | Days |\n|---|---|\nThe salt road is the oldest.",
             "The salt road is the oldest.",
         ),
+        # The sample world's "Coins of the Realm": a table between two paragraphs never joins them.
+        (
+            "The mint strikes four coins:\n\n| Coin | Worth |\n|---|---|\n| crown | 10 marks |\n\nSo 1 crown = 10 marks.",
+            "The mint strikes four coins.",
+        ),
+        ("A paragraph with no stop\n\nThe next paragraph.", "A paragraph with no stop."),
     ],
 )
 def test_first_sentence_drops_markdown(text: str, sentence: str) -> None:
