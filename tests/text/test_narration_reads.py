@@ -48,7 +48,11 @@ LORE = (
             "The mint strikes four coins:\n\n| Coin | Worth |\n|---|---|\n| crown | 10 marks |\n\nSo 1 crown = 10 marks.",
             "The mint strikes four coins.",
         ),
-        ("A paragraph with no stop\n\nThe next paragraph.", "A paragraph with no stop."),
+        # A list's introduction runs on into its first item (the sample world's "Ranks of the Realm").
+        (
+            "From highest to lowest:\n\n1. **King or Queen** — styled *Your Majesty*.",
+            "From highest to lowest: King or Queen — styled Your Majesty.",
+        ),
     ],
 )
 def test_first_sentence_drops_markdown(text: str, sentence: str) -> None:
