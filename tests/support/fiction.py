@@ -20,3 +20,12 @@ OUT_OF_FICTION = re.compile(
 def out_of_fiction(text: str) -> list[str]:
     """The out-of-fiction phrases in ``text`` (empty when it reads as the world's own words)."""
     return [m.group(0) for m in OUT_OF_FICTION.finditer(text)]
+
+
+#: A sentence about the document rather than the world ("These are the common sorts of people...", "Common terms
+#: of..."): quoted as lore it reads as gibberish.
+DOCUMENT_NOTE = re.compile(
+    r"^(?:These are the|This (?:document|section|chapter|page)\b|Common terms\b|Tables and\b|Each \w+ below\b"
+    r"|See (?:also|below|above)\b|The following\b)",
+    re.IGNORECASE,
+)
