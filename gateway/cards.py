@@ -6,6 +6,9 @@ without a terminal.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -53,6 +56,36 @@ def encounter_card(enc: encounter_pb2.Encounter) -> RenderableType:
     return Panel(Group(*parts), title=title, title_align="left", border_style="red")
 
 
+def as_sentences(items: Sequence[str]) -> str:
+    """Short phrases and whole sentences as prose: "tough", "nosy", "Keeps a ledger." -> "Tough, nosy. Keeps a
+    ledger." A sentence keeps its own stop, so no item's punctuation runs into a separator (".;"); a phrase that
+    a sentence already opens with ("tough" beside "Tough, and it shows.") is not said twice."""
+    cleaned = [c for c in (" ".join(i.split()).strip(" ;,") for i in items) if c]
+    opened = {re.split(r"[\s,.;:!?…]", c, maxsplit=1)[0].lower() for c in cleaned if c[-1] in ".!?…"}
+    phrases: list[str] = []
+    out: list[str] = []
+
+    def flush() -> None:
+        if phrases:
+            out.append(_capital(", ".join(phrases)) + ".")
+            phrases.clear()
+
+    for item in cleaned:
+        if item[-1] not in ".!?…" and not item[:1].isupper() and item.lower() in opened:
+            continue
+        if item[-1] in ".!?…" or item[:1].isupper():
+            flush()
+            out.append(_capital(item) + ("" if item[-1] in ".!?…" else "."))
+        else:
+            phrases.append(item)
+    flush()
+    return " ".join(out)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def npc_card(npc: npc_pb2.Npc, character_id: str = "") -> RenderableType:
     """Who they are, how they behave, what they hide (when the caller may see it) and their numbers."""
     lines: list[RenderableType] = []
@@ -62,9 +95,9 @@ def npc_card(npc: npc_pb2.Npc, character_id: str = "") -> RenderableType:
     if npc.description:
         lines.append(Text(npc.description))
     if npc.personality_tags or npc.traits:
-        lines.append(Text("Personality: " + "; ".join([*npc.personality_tags, *npc.traits])))
+        lines.append(Text("Personality: " + as_sentences([*npc.personality_tags, *npc.traits])))
     if npc.motivations:
-        lines.append(Text("Wants: " + "; ".join(npc.motivations)))
+        lines.append(Text("Wants: " + as_sentences(npc.motivations)))
     if npc.voice:
         lines.append(Text(f"Voice: {npc.voice}", style="italic"))
     for secret in npc.secrets:

@@ -42,6 +42,16 @@ SIMPLE_ACTIONS: tuple[tuple[str, str], ...] = (
 _CAST = re.compile(
     r"\bcasts?\s+(?:a\s+|an\s+|the\s+|my\s+)?(?P<spell>[a-z' -]+?)(?:\s+(?:at|on|against|toward|towards|to)\b|[.!,]|$)"
 )
+#: Words that speak rather than strike: during a fight they take the turn (talk is free), never a weapon attack.
+_TALK = re.compile(
+    r"\b(ask|asks|tell|tells|say|says|talk|talks|speak|speaks|shout|shouts|call|calls|plead|pleads|persuade|"
+    r"persuades|demand|demands|beg|begs|warn|warns|whisper|whispers|yell|yells|bargain|bargains|parley)\b"
+)
+_STRIKE = re.compile(
+    r"\b(attack|attacks|strike|strikes|hit|hits|swing|swings|stab|stabs|slash|slashes|shoot|shoots|fire|fires|"
+    r"loose|looses|throw|throws|punch|punches|kick|kicks|charge|charges|lunge|lunges|smite|smites|cut|cuts|"
+    r"fight|fights|kill|kills)\b"
+)
 _RANGED_WORDS = re.compile(r"\b(shoot|shoots|fire|fires|arrow|bolt|bow|crossbow|throw|throws)\b")
 
 
@@ -185,7 +195,8 @@ def _weapon_and_target(
 def declare(
     text: str, state: encounter_pb2.CombatState, actor_id: str, sheet_json: str
 ) -> encounter_pb2.CombatAction:
-    """The action a character's words declare: a spell cast, a named simple action, else a weapon attack."""
+    """The action a character's words declare: a spell cast, a named simple action, words spoken (the turn
+    passes), else a weapon attack."""
     low = " ".join(text.lower().split())
     actor = next((c for c in state.combatants if c.id == actor_id), None)
     side = actor.side if actor else "party"
@@ -207,6 +218,10 @@ def declare(
         if re.search(rf"\b{words}\b", low):
             return encounter_pb2.CombatAction(kind=kind, end_turn=True)
     attacks = _attacks(sheet_json)
+    names_weapon = any(str(a.get("name", "")).lower() in low for a in attacks if a.get("name"))
+    if _TALK.search(low) and not _STRIKE.search(low) and not names_weapon:
+        # "I ask Janke about the tunnel" mid-fight: the words are spoken and the turn passes, no blow is struck.
+        return encounter_pb2.CombatAction(kind="end_turn", end_turn=True)
     weapon, target = _weapon_and_target(low, attacks, foes)
     melee = any(str(a.get("index", "")) == weapon and not a.get("ranged") for a in attacks)
     if melee and target is not None and target.position != "engaged" and actor is not None:

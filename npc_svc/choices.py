@@ -2,8 +2,8 @@
 
 Everything a request names must exist in the world's lore; anything unknown is refused with the valid choices
 listed, all bad fields in one INVALID_ARGUMENT. What the request leaves empty is chosen by the seed from what
-fits (a culture living in the region, a faith practised there), so an NPC never has a faith foreign to its home
-unless the caller asked for one.
+fits (a culture living in the region, a faith practised openly there), so an NPC never has a faith foreign to its
+home, or a secret one, unless the caller asked for one.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from lore import Catalog, UnknownChoice, World
-from lore.facts import Archetype, Culture, Faith, Rank, Region
+from lore.facts import Archetype, Culture, Faith, Rank, Region, public_facts
 from mesh.errors import Violations
 from rules.challenge import CHALLENGE_RATINGS, XP_BY_CR, format_cr
 from rules.scaling import cr_for_level
@@ -138,9 +138,11 @@ def resolve(world: World, req: NpcRequest, seed: int) -> NpcChoices:
         faith = _get(v, world.faiths, req.faith, "faith")
     else:
         home = {region.id} if region is not None else set(culture.regions if culture else ())
-        local_faiths = [f for f in world.faiths if home & set(f.regions)]
-        named = _faiths_named_by(archetype, list(world.faiths)) if archetype is not None else []
-        pool_f = named or local_faiths or list(world.faiths)
+        # A DM-only faith (a hidden cult) is worn openly only by an NPC the caller asked for in it.
+        open_faiths = public_facts(world.faiths)
+        local_faiths = [f for f in open_faiths if home & set(f.regions)]
+        named = _faiths_named_by(archetype, open_faiths) if archetype is not None else []
+        pool_f = named or local_faiths or open_faiths
         faith = rng.choice(pool_f) if pool_f else None
         if faith is None:
             v.add("faith", "this world declares no faiths")

@@ -65,9 +65,13 @@ def load_tables(name: str) -> dict[str, Any]:
 
 def first_sentence(text: str, limit: int = 240) -> str:
     """The first sentence of a lore text, markdown markers removed, at most ``limit`` chars."""
-    text = _TABLE_ROW.sub("", text)
+    table = _TABLE_ROW.search(text)
+    # Prose before a table ends at the table: the text after it never runs on from the table's introduction.
+    cut = table is not None and bool(_HEADING.sub("", text[: table.start()]).strip())
+    text = _TABLE_ROW.sub("", text[: table.start()] if cut and table is not None else text)
     body = _HEADING.sub("", text) if _HEADING.sub("", text).strip() else text  # a heading is a label
-    clean = _LINK.sub(r"\1", _MARKUP.sub("", body)).replace("\n", " ").strip()
+    clean = " ".join(_LINK.sub(r"\1", _MARKUP.sub("", body)).split())  # a list item's wrapped lines join
+    clean = clean[:-1].rstrip() if cut and clean.endswith(":") else clean
     clean = _EMPHASIS.sub("", _RUN_IN.sub("", clean)).strip()
     sentence = _SENTENCE.split(clean, maxsplit=1)[0].strip() if clean else ""
     if len(sentence) > limit:

@@ -81,7 +81,8 @@ _NORM = re.compile(r"[^a-z0-9]+")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]+")
 _LOWER_OK = frozenset(
     """the a an every some each all most many few one no its this that there in on at by across beneath under
-    over from to of for with after before when while only nobody everyone anyone something nothing""".split()
+    over from to of for with after before when while only nobody everyone anyone something nothing these those
+    they it he she we here once both such""".split()
 )
 
 
@@ -136,6 +137,15 @@ def _kind(text: str, table: dict[str, tuple[str, ...]]) -> str:
 
 def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
+
+
+_QUESTION_WORD = re.compile(r"(?:who|whom|whose|which|why|how)\b", re.I)
+
+
+def _question_led(fact: str) -> bool:
+    """True for a fact that opens like a question ("Who backs whom at the Moot: ..."), which cannot follow
+    "that" or "They say" and is given after a colon instead."""
+    return bool(_QUESTION_WORD.match(fact))
 
 
 def _inline(fact: str) -> str:
@@ -277,7 +287,8 @@ def write_scene(prompt: Prompt, rng: random.Random) -> str:
         words: str
         if facts:
             _, fact = facts.pop(0)
-            words = f"{rng.choice(t['rumour_leads'])} {_inline(fact).rstrip('.')}"
+            rumour = rng.choice(t["rumour_leads"])
+            words = fact.rstrip(".") if _question_led(fact) else f"{rumour} {_inline(fact).rstrip('.')}"
         else:
             words = (recent.pick(rng, t["small_talk"]) or "I have nothing more to say").rstrip(".")
         speech = [recent.say(f'"{words}," {manner}.')]
@@ -292,9 +303,12 @@ def write_scene(prompt: Prompt, rng: random.Random) -> str:
     leads = rng.sample(t["fact_leads"], len(t["fact_leads"]))
     lore: list[str] = []
     for _, fact in facts[:3]:
-        lead: str | None = next((x for x in leads if not recent.seen(x)), None)
-        if lead is None:
+        fresh = [x for x in leads if not recent.seen(x)]
+        if not fresh:
             break
+        lead = next((x for x in fresh if x.endswith(":") or not _question_led(fact)), None)
+        if lead is None:
+            continue
         leads.remove(lead)
         recent.say(lead)
         joined = f"{lead} {_inline(fact) if not lead.endswith(':') else fact}"

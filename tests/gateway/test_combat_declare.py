@@ -58,3 +58,12 @@ def test_a_melee_fighter_out_of_reach_steps_up_and_simple_actions_are_named() ->
     assert declare("I dodge behind my shield", _state(), "7", SHEET).kind == "dodge"
     assert declare("I use my second wind", _state(), "7", SHEET).kind == "second_wind"
     assert all(declare(t, _state(), "7", SHEET).end_turn for t in ("I attack", "I dash", "I cast fire bolt"))
+
+
+def test_words_spoken_mid_fight_pass_the_turn_instead_of_striking() -> None:
+    for words in ("I ask Janke about the tunnel under the inn", "I shout to the orc to surrender"):
+        action = declare(words, _state(), "7", SHEET)
+        assert (action.kind, action.weapon, list(action.targets)) == ("end_turn", "", []), words
+    # Words that also strike, or name a weapon, are still an attack.
+    assert declare("I shout a war cry and attack the orc", _state(), "7", SHEET).kind == "attack"
+    assert declare("I tell the goblin to taste my longsword", _state(), "7", SHEET).kind == "attack"

@@ -17,6 +17,8 @@ from google.rpc import error_details_pb2, status_pb2
 from rich.console import Console
 
 from dungeonmaster.v1 import (
+    encounter_pb2,
+    encounter_pb2_grpc,
     gateway_pb2,
     gateway_pb2_grpc,
     memory_pb2,
@@ -197,3 +199,29 @@ def test_the_terminal_client_shows_the_initiative_order_and_hp_bars(fight: Fight
     assert hp_bar(0, 7, 10) == "[----------]   0/7"
     assert hp_bar(1, 100, 10) == "[#---------]   1/100"
     assert hp_bar(7, 7, 10) == "[##########]   7/7"
+
+
+def test_words_spoken_mid_fight_strike_no_blow(fight: Fight) -> None:
+    # "I ask ... about the tunnel" on a character's turn: the turn passes, the speaker attacks nobody.
+    opening = _current(fight)
+    with grpc.insecure_channel(fight.mesh.procs["encounter"].address) as channel:
+        state = (
+            encounter_pb2_grpc.EncounterServiceStub(channel)
+            .GetCombat(
+                encounter_pb2.GetCombatRequest(
+                    campaign_id=fight.mesh.campaign_a, combat_id=opening.combat_id
+                ),
+                timeout=30,
+            )
+            .combat
+        )
+    if state.status != "active" or state.current not in fight.heroes:
+        pytest.skip("the fight ended before a character's turn came round")
+    actor = state.current
+    replies = _turn(fight.mesh, "fight-talk", actor, "I ask the innkeeper about the tunnel under the inn")
+    combat = next(r.combat for r in replies if r.WhichOneof("event") == "combat")
+    assert combat.state.step > state.step
+    assert not [e for e in combat.events if e.actor == actor and e.kind in ("attack", "damage", "cast")], [
+        (e.kind, e.actor, e.text) for e in combat.events
+    ]
+    assert combat.state.current != actor or combat.state.status != "active"

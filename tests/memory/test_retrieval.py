@@ -19,6 +19,7 @@ from memory_svc.retrieval import RetrievalRequest, RetrievedContext
 from memory_svc.vector_store import VectorStore
 from mesh.errors import InvalidArgument, NotFound
 from tests.memory.conftest import MemoryFactory, ingest_world
+from tests.support.fiction import out_of_fiction
 
 SECRET_QUERIES = (
     "Who is Ithrax the Cinder Sleeper and what lies beneath the Emberspine?",
@@ -61,6 +62,29 @@ def test_player_retrieval_never_contains_a_dm_only_secret(world: tuple[Memory, s
         dm = memory.retriever.retrieve(replace(base, audience=Audience.DM))
         dm_saw_secret |= any(p.text in secrets for p in all_pieces(dm))
     assert dm_saw_secret, "the DM should see the secrets these queries are about"
+
+
+RULES_QUERIES = (
+    "How are encounters balanced? XP budgets, difficulty and the encounter service",
+    "What do things cost in gp? Prices, crowns and the 5e rules",
+    "How is an archetype's stat block scaled by challenge rating?",
+    "Random encounter table: what do I roll while travelling the Emberspine?",
+)
+
+
+def test_player_retrieval_is_told_in_the_world_s_voice(world: tuple[Memory, str]) -> None:
+    """Rules notes (XP budgets, stat blocks, dice tables) reach the DM's context, never a player's."""
+    memory, slug = world
+    dm_saw_rules = False
+    for query in RULES_QUERIES:
+        base = RetrievalRequest(query=query, world_id=slug, token_budget=32768, top_k=100)
+        player = memory.retriever.retrieve(base)
+        assert player.lore
+        leaks = {p.text[:60]: out_of_fiction(p.text) for p in all_pieces(player) if out_of_fiction(p.text)}
+        assert not leaks, (query, leaks)
+        dm = memory.retriever.retrieve(replace(base, audience=Audience.DM))
+        dm_saw_rules |= any(out_of_fiction(p.text) for p in all_pieces(dm))
+    assert dm_saw_rules, "the DM should still be given the rules notes"
 
 
 def test_soft_deleted_and_superseded_lore_never_come_back(world: tuple[Memory, str]) -> None:

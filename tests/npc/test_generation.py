@@ -150,3 +150,18 @@ def test_unknown_world_lists_the_worlds(generator: NpcGenerator) -> None:
     with pytest.raises(InvalidArgument) as err:
         _run(generator.generate("no-such-world", NpcRequest(seed=1)))
     assert "ashen-reach" in err.value.violations[0][1]
+
+
+def test_a_secret_faith_is_worn_only_by_an_npc_asked_for_in_it(world: World, generator: NpcGenerator) -> None:
+    secret = {f.id for f in world.faiths if f.secret}
+    assert "the-kindled" in secret  # the sample world's hidden cult (secrets.md, DM-only)
+
+    async def sweep() -> None:
+        for archetype in world.archetypes:
+            for seed in range(1, 41):
+                npc = (await generator.generate("", NpcRequest(archetype=archetype.id, seed=seed))).npc
+                assert npc.faith not in secret, (archetype.id, seed, npc.faith)
+        asked = await generator.generate("", NpcRequest(archetype="zealot", faith="the-kindled", seed=3))
+        assert asked.npc.faith == "the-kindled"
+
+    _run(sweep())

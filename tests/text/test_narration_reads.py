@@ -43,6 +43,16 @@ LORE = (
             "## Roads\n| Route | Days |\n|---|---|\nThe salt road is the oldest.",
             "The salt road is the oldest.",
         ),
+        # The sample world's "Coins of the Realm": a table between two paragraphs never joins them.
+        (
+            "The mint strikes four coins:\n\n| Coin | Worth |\n|---|---|\n| crown | 10 marks |\n\nSo 1 crown = 10 marks.",
+            "The mint strikes four coins.",
+        ),
+        # A list's introduction runs on into its first item (the sample world's "Ranks of the Realm").
+        (
+            "From highest to lowest:\n\n1. **King or Queen** — styled *Your Majesty*.",
+            "From highest to lowest: King or Queen — styled Your Majesty.",
+        ),
     ],
 )
 def test_first_sentence_drops_markdown(text: str, sentence: str) -> None:
@@ -91,3 +101,83 @@ async def test_the_campaign_log_is_not_read_back_and_pinned_truths_are_not_recit
         assert "bell tower" not in text and "walk to the inn" not in text, text
         # The pinned overview is not recited at an action that does not ask about it.
         assert not re.findall(r"World rule number \d", text), text
+
+
+def test_a_wrapped_list_item_is_quoted_with_single_spaces() -> None:
+    # A markdown list item wrapped onto an indented line (the sample world's "Creatures by Land").
+    item = "- **Brinefen**: fen lurkers in the creeks, salt wraiths over the lagoons,\n  and the occasional reed hag."
+    assert (
+        first_sentence(item)
+        == "Brinefen: fen lurkers in the creeks, salt wraiths over the lagoons, and the occasional reed hag."
+    )
+
+
+async def test_a_fact_after_a_lead_starting_with_a_pronoun_is_lower_cased() -> None:
+    backend = ProceduralBackend()
+    lore = (
+        ContextItem(text="These are the common sorts of people a traveller meets in the inn.", source="lore"),
+    )
+    for seed in range(1, 41):
+        prompt = backend.prompts.prompt(
+            "narrate",
+            {"action": "I look around the inn", "actor": "Ash", "tone": "", "audience": "player"},
+            lore,
+        )
+        text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
+        # "Anyone local could tell you that These are ..." is a capital in mid-sentence.
+        assert not re.search(r"\b(?:that|say|is|Word is|talk,) These\b", text), text
+
+
+@pytest.mark.parametrize(
+    ("action", "contradiction"),
+    [
+        ("I draw my sword and attack the bandit", r"already out|steel is out"),
+        ("I shoot at the bandit with my bow", r"distance closes"),
+        ("I cast fire bolt and attack the bandit", r"already out|distance closes"),
+    ],
+)
+async def test_a_fight_opening_never_contradicts_the_action(action: str, contradiction: str) -> None:
+    backend = ProceduralBackend()
+    for seed in range(1, 41):
+        prompt = backend.prompts.prompt(
+            "narrate", {"action": action, "actor": "Ash", "tone": "", "audience": "player"}, ()
+        )
+        text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
+        opening = text.split("\n\n", 1)[0]
+        assert action.replace("I ", "you ", 1).replace(" my ", " your ") in opening, opening
+        assert not re.search(contradiction, opening, re.I), opening
+
+
+@pytest.mark.parametrize("action", ["I ask the innkeeper about the Embertide Moot", "I think about the Moot"])
+async def test_a_fact_that_opens_like_a_question_follows_a_colon_or_a_quote(action: str) -> None:
+    backend = ProceduralBackend()
+    lore = (
+        ContextItem(
+            text="Who backs whom at the Embertide Moot, as the court sees it: Prince Edric is backed by the Church.",
+            source="lore",
+        ),
+    )
+    told = 0
+    for seed in range(1, 41):
+        prompt = backend.prompts.prompt(
+            "narrate", {"action": action, "actor": "Ash", "tone": "", "audience": "player"}, lore
+        )
+        text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
+        # Never "They say Who backs whom" or "Anyone local could tell you that who backs whom".
+        for m in re.finditer(r"who backs whom", text, re.I):
+            told += 1
+            assert text[: m.start()].rstrip().endswith((":", '"')), text
+    assert told >= 40, "the fact should still be told"
+
+
+async def test_an_unresolved_attack_is_not_told_as_a_blow_that_landed() -> None:
+    # A fight that only starts this turn: the rules resolved no attack, so no line may say one hit.
+    backend = ProceduralBackend()
+    for seed in range(1, 41):
+        prompt = backend.prompts.prompt(
+            "narrate",
+            {"action": "I attack the bandit captain", "actor": "Ash", "tone": "", "audience": "player"},
+            (),
+        )
+        text, _ = backend.write(prompt, GenParams(max_tokens=400, seed=seed))
+        assert not re.search(r"\bthe blow\b|\bwound|\bdamage|\bhits?\b", text, re.I), text
