@@ -55,6 +55,12 @@ def test_rrf_ranks_ids_found_by_both_lists_first() -> None:
     assert rrf([[], []]) == []
 
 
+def test_function_words_are_not_searched_for_and_syntax_stays_quoted() -> None:
+    assert keyword_search.match_expression("Who is the hermit of the Saltmere?") == '"hermit" OR "saltmere"'
+    assert keyword_search.match_expression('NEAR(the "bell") OR *') == '"near" OR "bell"'
+    assert keyword_search.match_expression("what is it about?") is None
+
+
 @pytest.mark.parametrize("milvus_backend", ["lite", "server"], indirect=True)
 def test_rare_exact_name_is_found_by_the_sql_keyword_side(hermit_world: tuple[Memory, str]) -> None:
     memory, slug = hermit_world
